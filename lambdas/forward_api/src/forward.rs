@@ -1,0 +1,291 @@
+//! The forward use case: every event of a request is checked on its own, the survivors are
+//! published, and the answer says what happened to each one.
+
+use std::collections::HashSet;
+
+use eventfabric_core::{
+    BusEntry, ClientEvent, ClientInfo, EventSink, ForwardedDetail, INTERFACE_SOURCE,
+};
+use eventfabric_registry::{Bus, ForwardingPolicy};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::request::{ForwardRequest, RequestLimits};
+use crate::topics::{CompiledTopic, CompiledTopics, semver_major};
+
+/// Why an event was not forwarded. The wire names are part of the API contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Not a valid event envelope (missing or mistyped field).
+    MalformedEvent,
+    /// The same event id appears twice in one request.
+    DuplicateEvent,
+    UnknownTopic,
+    /// The topic's forwarding policy is `deny`.
+    TopicDenied,
+    /// `schemaVersion` has another major version than the registry.
+    UnsupportedSchemaVersion,
+    SchemaViolation,
+    PayloadTooLarge,
+    /// Client timestamp older than the allowed clock skew.
+    StaleEvent,
+    /// Client timestamp further ahead than the allowed clock skew.
+    FutureEvent,
+    /// Dropped by the topic's sampling policy (deterministic on the event id).
+    SampledOut,
+    /// The topic needs a redaction this deployment cannot perform; never sent unredacted.
+    RedactionUnavailable,
+    /// Accepted by every check but not published (bus refused or retries ran out).
+    PublishFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejection {
+    /// The event id, or null when the event had none.
+    pub id: Option<String>,
+    /// Position of the event in the request, so id-less events can be matched too.
+    pub index: usize,
+    pub reason: RejectReason,
+    /// A human-readable explanation (field, JSON pointer, limit).
+    pub detail: String,
+}
+
+/// The 202 answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ForwardOutcome {
+    pub accepted: Vec<String>,
+    pub rejected: Vec<Rejection>,
+}
+
+/// Per-event limits and the bus names of this deployment.
+#[derive(Debug, Clone)]
+pub struct ForwardConfig {
+    pub session_bus: String,
+    pub analytics_bus: Option<String>,
+    pub max_payload_bytes: usize,
+    pub max_clock_skew_ms: i64,
+    pub request: RequestLimits,
+}
+
+impl ForwardConfig {
+    /// The limits of systems.md §1: 4 KB payloads, 2 minutes of clock skew, and requests of
+    /// at most 50 events in 256 KB.
+    pub fn with_buses(session_bus: impl Into<String>, analytics_bus: Option<String>) -> Self {
+        Self {
+            session_bus: session_bus.into(),
+            analytics_bus,
+            max_payload_bytes: 4 * 1024,
+            max_clock_skew_ms: 2 * 60 * 1000,
+            request: RequestLimits {
+                max_body_bytes: 256 * 1024,
+                max_events: 50,
+            },
+        }
+    }
+
+    fn bus_name(&self, bus: Bus) -> Option<&str> {
+        match bus {
+            Bus::Session => Some(&self.session_bus),
+            Bus::Analytics => self.analytics_bus.as_deref(),
+        }
+    }
+}
+
+/// The forwarding service: pure logic over an [`EventSink`].
+pub struct Forwarder<S> {
+    topics: CompiledTopics,
+    sink: S,
+    config: ForwardConfig,
+}
+
+impl<S: EventSink> Forwarder<S> {
+    pub fn new(topics: CompiledTopics, sink: S, config: ForwardConfig) -> Self {
+        Self {
+            topics,
+            sink,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &ForwardConfig {
+        &self.config
+    }
+
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// Checks every event, publishes the ones that pass, and reports each event's fate.
+    pub async fn forward(&self, request: ForwardRequest, now_ms: i64) -> ForwardOutcome {
+        let mut outcome = ForwardOutcome::default();
+        let mut entries = Vec::with_capacity(request.events.len());
+        let mut entry_index = Vec::with_capacity(request.events.len());
+        let mut seen = HashSet::with_capacity(request.events.len());
+
+        for (index, raw) in request.events.into_iter().enumerate() {
+            let raw_id = raw.get("id").and_then(Value::as_str).map(str::to_owned);
+            let reject = |reason, detail: String| Rejection {
+                id: raw_id.clone(),
+                index,
+                reason,
+                detail,
+            };
+            let event: ClientEvent = match serde_json::from_value(raw) {
+                Ok(e) => e,
+                Err(e) => {
+                    outcome.rejected.push(reject(
+                        RejectReason::MalformedEvent,
+                        format!("not a valid event: {e}"),
+                    ));
+                    continue;
+                }
+            };
+            if !seen.insert(event.id.clone()) {
+                outcome.rejected.push(reject(
+                    RejectReason::DuplicateEvent,
+                    format!("event id '{}' appears more than once", event.id),
+                ));
+                continue;
+            }
+            match self.check_event(&event, now_ms) {
+                Ok((topic, payload)) => {
+                    match self.entry(&request.client, &event, topic, &payload) {
+                        Ok(entry) => {
+                            entries.push(entry);
+                            entry_index.push((event.id, index));
+                        }
+                        Err(detail) => outcome
+                            .rejected
+                            .push(reject(RejectReason::PublishFailed, detail)),
+                    }
+                }
+                Err((reason, detail)) => outcome.rejected.push(reject(reason, detail)),
+            }
+        }
+
+        let results = self.sink.publish(entries).await;
+        for ((id, index), result) in entry_index.into_iter().zip(results) {
+            match result {
+                Ok(()) => outcome.accepted.push(id),
+                Err(e) => outcome.rejected.push(Rejection {
+                    id: Some(id),
+                    index,
+                    reason: RejectReason::PublishFailed,
+                    detail: e.to_string(),
+                }),
+            }
+        }
+        outcome.rejected.sort_by_key(|r| r.index);
+        outcome
+    }
+
+    /// The per-event checks, in the order that gives the most useful reason first. Returns the
+    /// topic and the payload as it may leave the session (redacted).
+    fn check_event<'t>(
+        &'t self,
+        event: &ClientEvent,
+        now_ms: i64,
+    ) -> Result<(&'t CompiledTopic, Value), (RejectReason, String)> {
+        let topic = self.topics.resolve(&event.topic).ok_or_else(|| {
+            (
+                RejectReason::UnknownTopic,
+                format!("topic '{}' is not in the registry", event.topic),
+            )
+        })?;
+        let spec = &topic.spec;
+        if spec.forwarding_policy == ForwardingPolicy::Deny {
+            return Err((
+                RejectReason::TopicDenied,
+                format!("topic '{}' is never forwarded", spec.topic),
+            ));
+        }
+        if semver_major(&event.schema_version) != Some(topic.major) {
+            return Err((
+                RejectReason::UnsupportedSchemaVersion,
+                format!(
+                    "schemaVersion '{}' does not match the registry's {} (major {})",
+                    event.schema_version, spec.version, topic.major
+                ),
+            ));
+        }
+        let skew = event.ts.millis() - now_ms;
+        if skew < -self.config.max_clock_skew_ms {
+            return Err((
+                RejectReason::StaleEvent,
+                format!(
+                    "ts is {} ms in the past; at most {} ms allowed",
+                    -skew, self.config.max_clock_skew_ms
+                ),
+            ));
+        }
+        if skew > self.config.max_clock_skew_ms {
+            return Err((
+                RejectReason::FutureEvent,
+                format!(
+                    "ts is {skew} ms in the future; at most {} ms allowed",
+                    self.config.max_clock_skew_ms
+                ),
+            ));
+        }
+        let payload_bytes = serde_json::to_vec(&event.payload)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if payload_bytes > self.config.max_payload_bytes {
+            return Err((
+                RejectReason::PayloadTooLarge,
+                format!(
+                    "payload is {payload_bytes} bytes; the limit is {}",
+                    self.config.max_payload_bytes
+                ),
+            ));
+        }
+        if let Some(violation) = topic.violation(&event.payload, &event.meta) {
+            return Err((RejectReason::SchemaViolation, violation));
+        }
+        if !topic.keeps_sample(&event.id) {
+            return Err((
+                RejectReason::SampledOut,
+                format!("topic '{}' forwards a sample of its events", spec.topic),
+            ));
+        }
+        let payload = crate::redact::redact(&event.payload, spec.redaction_hint.as_ref())
+            .map_err(|detail| (RejectReason::RedactionUnavailable, detail))?;
+        Ok((topic, payload))
+    }
+
+    fn entry(
+        &self,
+        client: &ClientInfo,
+        event: &ClientEvent,
+        topic: &CompiledTopic,
+        payload: &Value,
+    ) -> Result<BusEntry, String> {
+        let bus = topic.spec.bus;
+        let bus_name = self
+            .config
+            .bus_name(bus)
+            .ok_or_else(|| format!("no {} bus is configured for this deployment", bus.as_str()))?;
+        let detail = ForwardedDetail {
+            id: &event.id,
+            topic: &topic.spec.topic,
+            schema_version: &event.schema_version,
+            tenant_id: payload.get("tenantId").and_then(Value::as_str),
+            session_id: &client.session_id,
+            tab_id: &client.tab_id,
+            app_version: &client.app_version,
+            client_ts: event.ts,
+            payload,
+            meta: &event.meta,
+        };
+        Ok(BusEntry {
+            id: event.id.clone(),
+            event_bus_name: bus_name.to_owned(),
+            source: INTERFACE_SOURCE.to_owned(),
+            detail_type: topic.spec.topic.clone(),
+            time_millis: Some(event.ts.millis()),
+            detail: serde_json::to_string(&detail)
+                .map_err(|e| format!("cannot encode detail: {e}"))?,
+        })
+    }
+}

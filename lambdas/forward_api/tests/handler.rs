@@ -1,0 +1,319 @@
+//! The handler called directly, as API Gateway would, with an in-memory sink.
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use base64::Engine;
+use eventfabric_core::MemorySink;
+use eventfabric_registry::Registry;
+use forward_api::{CompiledTopics, ForwardConfig, Forwarder, handle};
+use serde_json::{Value, json};
+
+/// The clock of the fixture: 2026-01-01T00:00:00Z.
+const NOW: i64 = 1_767_225_600_000;
+
+fn forwarder_with(sink: MemorySink) -> Forwarder<MemorySink> {
+    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
+    Forwarder::new(
+        topics,
+        sink,
+        ForwardConfig::with_buses("session-bus", Some("analytics-bus".into())),
+    )
+}
+
+fn fixture() -> ApiGatewayV2httpRequest {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/apigw-v2-forward.json"
+    ))
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn with_body(body: Value) -> ApiGatewayV2httpRequest {
+    let mut request = fixture();
+    request.body = Some(body.to_string());
+    request
+}
+
+fn body_json(response: &ApiGatewayV2httpResponse) -> Value {
+    match &response.body {
+        Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
+        other => panic!("expected a text body, got {other:?}"),
+    }
+}
+
+fn client() -> Value {
+    json!({"appVersion": "4.2.0", "sessionId": "sess-123", "tabId": "tab-1", "nonce": "n"})
+}
+
+fn event(id: &str, topic: &str, payload: Value) -> Value {
+    json!({"id": id, "ts": NOW, "topic": topic, "payload": payload, "schemaVersion": "1.0.0"})
+}
+
+async fn forward(events: Vec<Value>) -> (Value, Vec<eventfabric_core::BusEntry>) {
+    let forwarder = forwarder_with(MemorySink::new());
+    let response = handle(
+        &forwarder,
+        &with_body(json!({"events": events, "client": client()})),
+        NOW,
+    )
+    .await;
+    assert_eq!(response.status_code, 202);
+    (body_json(&response), forwarder.sink().published())
+}
+
+fn reasons(body: &Value) -> Vec<(String, String)> {
+    body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap_or("<none>").to_owned(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_fixture_request_is_answered_event_by_event() {
+    let forwarder = forwarder_with(MemorySink::new());
+    let response = handle(&forwarder, &fixture(), NOW).await;
+    assert_eq!(response.status_code, 202);
+    assert_eq!(response.headers["content-type"], "application/json");
+    let body = body_json(&response);
+    assert_eq!(
+        body["accepted"],
+        json!(["evt-started", "evt-ended", "evt-summary", "evt-profile"])
+    );
+    assert_eq!(
+        reasons(&body),
+        vec![
+            ("evt-unknown".into(), "unknown_topic".into()),
+            ("evt-debug".into(), "topic_denied".into()),
+            ("evt-invalid".into(), "schema_violation".into()),
+            ("evt-no-ts".into(), "malformed_event".into()),
+        ]
+    );
+    let invalid = &body["rejected"][2]["detail"];
+    assert!(
+        invalid.as_str().unwrap().starts_with("at /payload/score:"),
+        "{invalid}"
+    );
+    let no_ts = &body["rejected"][3]["detail"];
+    assert!(
+        no_ts.as_str().unwrap().contains("missing field `ts`"),
+        "{no_ts}"
+    );
+
+    let published = forwarder.sink().published();
+    let types: Vec<&str> = published.iter().map(|e| e.detail_type.as_str()).collect();
+    // The alias `session.ended` is published under its canonical topic.
+    assert_eq!(
+        types,
+        [
+            "session.lifecycle.started",
+            "session.lifecycle.ended",
+            "session.summary.final",
+            "user.profile.updated"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn events_map_onto_eventbridge_entries() {
+    let forwarder = forwarder_with(MemorySink::new());
+    handle(&forwarder, &fixture(), NOW).await;
+    let published = forwarder.sink().published();
+    let started = &published[0];
+    assert_eq!(started.id, "evt-started");
+    assert_eq!(started.source, "nia.interface");
+    assert_eq!(started.event_bus_name, "session-bus");
+    assert_eq!(started.time_millis, Some(NOW - 1000));
+    let detail: Value = serde_json::from_str(&started.detail).unwrap();
+    assert_eq!(
+        detail,
+        json!({
+            "id": "evt-started",
+            "topic": "session.lifecycle.started",
+            "schemaVersion": "1.0.0",
+            "tenantId": "acme",
+            "sessionId": "sess-123",
+            "tabId": "tab-1",
+            "appVersion": "4.2.0",
+            "clientTs": "2025-12-31T23:59:59Z",
+            // userAgent is in the topic's redactionHint.drop.
+            "payload": {"tenantId": "acme", "locale": "en-GB"},
+            "meta": {"page": "/chat"}
+        })
+    );
+    // An RFC 3339 `ts` maps to the same Time.
+    assert_eq!(published[1].time_millis, Some(NOW - 30_000));
+}
+
+#[tokio::test]
+async fn high_pii_fields_never_leave() {
+    let forwarder = forwarder_with(MemorySink::new());
+    handle(&forwarder, &fixture(), NOW).await;
+    let profile = forwarder
+        .sink()
+        .published()
+        .into_iter()
+        .find(|e| e.id == "evt-profile")
+        .unwrap();
+    assert!(
+        !profile.detail.contains("ada@example.com"),
+        "{}",
+        profile.detail
+    );
+    let detail: Value = serde_json::from_str(&profile.detail).unwrap();
+    assert_eq!(
+        detail["payload"],
+        json!({"tenantId": "acme", "userId": "u-7", "changedFields": ["email"]})
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_400_with_the_field_named() {
+    let forwarder = forwarder_with(MemorySink::new());
+    let mut request = fixture();
+    request.body = Some(json!({"events": [], "client": client()}).to_string());
+    let response = handle(&forwarder, &request, NOW).await;
+    assert_eq!(response.status_code, 400);
+    assert_eq!(
+        body_json(&response),
+        json!({"error": "bad_request", "message": "events: must contain at least one event"})
+    );
+
+    request.body = Some(r#"{"events": [{}], "client": {"appVersion": "1"}}"#.into());
+    let response = handle(&forwarder, &request, NOW).await;
+    assert_eq!(response.status_code, 400);
+    assert!(
+        body_json(&response)["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `sessionId`")
+    );
+
+    request.body = Some("events=1".into());
+    assert_eq!(handle(&forwarder, &request, NOW).await.status_code, 400);
+    assert!(forwarder.sink().published().is_empty());
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413() {
+    let forwarder = forwarder_with(MemorySink::new());
+    let pad = "x".repeat(300 * 1024);
+    let request = with_body(
+        json!({"events": [event("e", "session.lifecycle.started", json!({"pad": pad}))], "client": client()}),
+    );
+    assert_eq!(handle(&forwarder, &request, NOW).await.status_code, 413);
+}
+
+#[tokio::test]
+async fn base64_bodies_are_decoded() {
+    let forwarder = forwarder_with(MemorySink::new());
+    let mut request = fixture();
+    request.body =
+        Some(base64::engine::general_purpose::STANDARD.encode(request.body.take().unwrap()));
+    request.is_base64_encoded = true;
+    let body = body_json(&handle(&forwarder, &request, NOW).await);
+    assert_eq!(body["accepted"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn per_event_limits_reject_only_the_offender() {
+    let ok = || json!({"tenantId": "acme", "locale": "en"});
+    let mut stale = event("stale", "session.lifecycle.started", ok());
+    stale["ts"] = json!(NOW - 121_000);
+    let mut future = event("future", "session.lifecycle.started", ok());
+    future["ts"] = json!(NOW + 121_000);
+    let mut old_major = event("v2", "session.lifecycle.started", ok());
+    old_major["schemaVersion"] = json!("2.0.0");
+    let big = event(
+        "big",
+        "session.summary.final",
+        json!({"tenantId": "a", "conversationId": "c", "turns": 1, "summary": "x".repeat(4100)}),
+    );
+    let (body, published) = forward(vec![
+        event("fine", "session.lifecycle.started", ok()),
+        stale,
+        future,
+        old_major,
+        big,
+        event("fine", "session.lifecycle.started", ok()),
+    ])
+    .await;
+    assert_eq!(body["accepted"], json!(["fine"]));
+    assert_eq!(
+        reasons(&body),
+        vec![
+            ("stale".into(), "stale_event".into()),
+            ("future".into(), "future_event".into()),
+            ("v2".into(), "unsupported_schema_version".into()),
+            ("big".into(), "payload_too_large".into()),
+            ("fine".into(), "duplicate_event".into()),
+        ]
+    );
+    assert_eq!(published.len(), 1);
+}
+
+#[tokio::test]
+async fn publish_failures_are_reported_per_event() {
+    let forwarder = forwarder_with(MemorySink::failing_for(["session.summary.final"]));
+    let body = body_json(&handle(&forwarder, &fixture(), NOW).await);
+    assert_eq!(
+        body["accepted"],
+        json!(["evt-started", "evt-ended", "evt-profile"])
+    );
+    let failed: Vec<_> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["reason"] == "publish_failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["id"], "evt-summary");
+    assert_eq!(failed[0]["index"], 2);
+    assert!(
+        failed[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("InternalFailure")
+    );
+}
+
+#[tokio::test]
+async fn sampling_is_deterministic_and_close_to_the_rate() {
+    let events: Vec<Value> = (0..50)
+        .map(|i| {
+            event(
+                &format!("ui-{i}"),
+                "ui.interaction.sampled",
+                json!({"tenantId": "a", "element": "btn", "action": "click"}),
+            )
+        })
+        .collect();
+    let (first, _) = forward(events.clone()).await;
+    let (second, _) = forward(events).await;
+    assert_eq!(first, second, "the same ids must get the same decision");
+
+    let mut kept = 0;
+    for chunk in 0..20 {
+        let events = (0..50)
+            .map(|i| {
+                event(
+                    &format!("ui-{chunk}-{i}"),
+                    "ui.interaction.sampled",
+                    json!({"tenantId": "a", "element": "b", "action": "click"}),
+                )
+            })
+            .collect();
+        let (body, _) = forward(events).await;
+        kept += body["accepted"].as_array().unwrap().len();
+        assert!(reasons(&body).iter().all(|(_, r)| r == "sampled_out"));
+    }
+    // sampleRate 0.1 over 1000 ids.
+    assert!((60..=140).contains(&kept), "kept {kept} of 1000");
+}

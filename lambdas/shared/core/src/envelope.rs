@@ -1,0 +1,131 @@
+//! The envelope browser sessions send and the detail that lands on the bus.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Who sent a request: the browser session and tab.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientInfo {
+    pub app_version: String,
+    pub session_id: String,
+    pub tab_id: String,
+    pub nonce: String,
+}
+
+/// One event as a session emits it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientEvent {
+    pub id: String,
+    pub ts: Timestamp,
+    pub topic: String,
+    pub payload: Value,
+    #[serde(default)]
+    pub meta: Map<String, Value>,
+    pub schema_version: String,
+}
+
+/// A client timestamp in epoch milliseconds. Accepted as a number of milliseconds
+/// (`Date.now()`) or an RFC 3339 string; always written as RFC 3339.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn to_rfc3339(self) -> String {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+        i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+            .ok()
+            .map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw<'a> {
+            Millis(i64),
+            Text(&'a str),
+            Owned(String),
+        }
+        let parse = |s: &str| {
+            Timestamp::parse_rfc3339(s).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "'{s}' is not an RFC 3339 timestamp or epoch milliseconds"
+                ))
+            })
+        };
+        match Raw::deserialize(d)? {
+            Raw::Millis(ms) => Ok(Timestamp(ms)),
+            Raw::Text(s) => parse(s),
+            Raw::Owned(s) => parse(&s),
+        }
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+/// The `detail` of a forwarded event on the bus. Consumers rely on this shape: change it only
+/// with a new version of the consumer contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForwardedDetail<'a> {
+    pub id: &'a str,
+    pub topic: &'a str,
+    pub schema_version: &'a str,
+    /// Copied from `payload.tenantId` so rules can filter on `detail.tenantId`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<&'a str>,
+    pub session_id: &'a str,
+    pub tab_id: &'a str,
+    pub app_version: &'a str,
+    pub client_ts: Timestamp,
+    pub payload: &'a Value,
+    pub meta: &'a Map<String, Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn timestamps_accept_millis_and_rfc3339() {
+        let a: Timestamp = serde_json::from_value(json!(1_700_000_000_123_i64)).unwrap();
+        let b: Timestamp = serde_json::from_value(json!("2023-11-14T22:13:20.123Z")).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.to_rfc3339(), "2023-11-14T22:13:20.123Z");
+        let err = serde_json::from_value::<Timestamp>(json!("yesterday")).unwrap_err();
+        assert!(
+            err.to_string().contains("not an RFC 3339 timestamp"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn client_events_reject_unknown_fields() {
+        let err = serde_json::from_value::<ClientEvent>(json!({
+            "id": "e1", "ts": 1, "topic": "a.b", "payload": {}, "schemaVersion": "1.0.0", "extra": 1
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("extra"), "{err}");
+    }
+}

@@ -1,0 +1,14 @@
+//! eventfabric core: the client event envelope, its EventBridge mapping, and the [`EventSink`]
+//! port through which handlers publish, with an EventBridge adapter ([`EventBridgeSink`]) and an
+//! in-memory one ([`MemorySink`]). Business logic depends on the trait, never on the SDK.
+
+pub mod bus;
+pub mod envelope;
+pub mod eventbridge;
+pub mod sink;
+
+pub use bus::{BusEntry, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES, batches};
+pub use envelope::{ClientEvent, ClientInfo, ForwardedDetail, Timestamp};
+pub use eventbridge::{EventBridgeApi, EventBridgeSink, PutEventsApi, RetryPolicy};
+pub use eventfabric_registry::manifest::INTERFACE_SOURCE;
+pub use sink::{EventSink, MemorySink, PublishError};

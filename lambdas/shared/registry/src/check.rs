@@ -1,0 +1,390 @@
+//! The registry rules. Every rule reports every violation it finds, one clear line each, so a
+//! contributor fixes the whole file in one pass.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::model::{BufferPolicy, ForwardingPolicy, PiiLevel, TopicSpec};
+
+/// One broken rule, attributed to the file it was found in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub file: String,
+    pub rule: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: [{}] {}", self.file, self.rule, self.message)
+    }
+}
+
+/// A registry entry as read from disk, before it is trusted.
+#[derive(Debug, Clone)]
+pub struct SourceEntry {
+    /// Where it came from, e.g. `schemas/topics/session.started.json`.
+    pub file: String,
+    pub spec: TopicSpec,
+}
+
+/// `a.b` or `a.b.c`: lowercase segments of letters, digits and `_`, each starting with a letter.
+pub fn is_valid_topic_name(name: &str) -> bool {
+    let mut segments = 0;
+    for segment in name.split('.') {
+        segments += 1;
+        let mut chars = segment.chars();
+        match chars.next() {
+            Some(c) if c.is_ascii_lowercase() => {}
+            _ => return false,
+        }
+        if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return false;
+        }
+    }
+    segments >= 2
+}
+
+/// Checks one entry on its own: names, versions, policy fields, schemas, redaction pointers.
+pub fn check_entry(entry: &SourceEntry) -> Vec<Violation> {
+    let spec = &entry.spec;
+    let mut out = Vec::new();
+    let mut fail = |rule: &'static str, message: String| {
+        out.push(Violation {
+            file: entry.file.clone(),
+            rule,
+            message,
+        });
+    };
+
+    if !is_valid_topic_name(&spec.topic) {
+        fail(
+            "topic-name",
+            format!(
+                "topic '{}' must be dotted lowercase with at least two segments, e.g. 'session.summary.final'",
+                spec.topic
+            ),
+        );
+    }
+    let expected_file = format!("{}.json", spec.topic);
+    if !entry.file.ends_with(&format!("/{expected_file}")) && entry.file != expected_file {
+        fail(
+            "file-name",
+            format!("file must be named '{expected_file}' after its topic"),
+        );
+    }
+    if let Err(e) = semver::Version::parse(&spec.version) {
+        fail(
+            "version",
+            format!(
+                "version '{}' is not semver (MAJOR.MINOR.PATCH): {e}",
+                spec.version
+            ),
+        );
+    }
+    if spec.description.trim().is_empty() {
+        fail(
+            "description",
+            "description must say what the topic is for".into(),
+        );
+    }
+
+    match (spec.buffer_policy, spec.ring_size) {
+        (BufferPolicy::Ring, None) => {
+            fail("ring-size", "bufferPolicy 'ring' requires ringSize".into())
+        }
+        (BufferPolicy::Ring, Some(0)) => fail("ring-size", "ringSize must be at least 1".into()),
+        (BufferPolicy::None | BufferPolicy::Last, Some(_)) => fail(
+            "ring-size",
+            "ringSize is only allowed with bufferPolicy 'ring'".into(),
+        ),
+        _ => {}
+    }
+
+    match (
+        spec.forwarding_policy,
+        spec.sample_every_n,
+        spec.sample_rate,
+    ) {
+        (ForwardingPolicy::Sampled, None, None) => fail(
+            "sampling",
+            "forwardingPolicy 'sampled' requires sampleEveryN or sampleRate".into(),
+        ),
+        (ForwardingPolicy::Sampled, Some(_), Some(_)) => fail(
+            "sampling",
+            "give sampleEveryN or sampleRate, not both".into(),
+        ),
+        (ForwardingPolicy::Sampled, _, _) => {}
+        (_, None, None) => {}
+        (policy, _, _) => fail(
+            "sampling",
+            format!("sampleEveryN/sampleRate only apply to 'sampled' topics, not '{policy:?}'"),
+        ),
+    }
+    if spec.sample_every_n == Some(0) {
+        fail("sampling", "sampleEveryN must be at least 1".into());
+    }
+    if let Some(rate) = spec.sample_rate {
+        if !(rate > 0.0 && rate <= 1.0) {
+            fail("sampling", format!("sampleRate {rate} must be in (0, 1]"));
+        }
+    }
+    if spec.rate_limit_per_sec == Some(0) {
+        fail(
+            "rate-limit",
+            "rateLimitPerSec must be at least 1 (use forwardingPolicy 'deny' to stop a topic)"
+                .into(),
+        );
+    }
+
+    let hint_is_empty = spec.redaction_hint.as_ref().is_none_or(|h| h.is_empty());
+    if spec.requires_redaction() && hint_is_empty {
+        let why = if spec.forwarding_policy == ForwardingPolicy::Conditional {
+            "forwardingPolicy 'conditional'"
+        } else {
+            "piiLevel 'high'"
+        };
+        fail(
+            "redaction",
+            format!(
+                "{why} requires a redactionHint naming the fields to drop or hash before the event leaves the session"
+            ),
+        );
+    }
+    if spec.pii_level == PiiLevel::None && !hint_is_empty {
+        fail(
+            "redaction",
+            "a redactionHint on a topic with piiLevel 'none' is contradictory".into(),
+        );
+    }
+
+    match jsonschema::meta::validate(&spec.payload_schema) {
+        Ok(()) => {
+            if spec.payload_schema.get("type").and_then(Value::as_str) != Some("object") {
+                fail(
+                    "payload-schema",
+                    "payloadSchema must describe an object (\"type\": \"object\")".into(),
+                );
+            }
+            if let Some(hint) = &spec.redaction_hint {
+                for pointer in hint.drop.iter().chain(&hint.hash) {
+                    if let Err(why) = pointer_in_schema(&spec.payload_schema, pointer) {
+                        fail(
+                            "redaction",
+                            format!("redactionHint pointer '{pointer}': {why}"),
+                        );
+                    }
+                }
+            }
+        }
+        Err(e) => fail(
+            "payload-schema",
+            format!("payloadSchema is not a valid JSON Schema: {e}"),
+        ),
+    }
+    if let Some(meta) = &spec.meta_schema {
+        if let Err(e) = jsonschema::meta::validate(meta) {
+            fail(
+                "meta-schema",
+                format!("metaSchema is not a valid JSON Schema: {e}"),
+            );
+        }
+    }
+    for alias in &spec.aliases {
+        if !is_valid_topic_name(alias) {
+            fail(
+                "alias",
+                format!("alias '{alias}' must be a valid topic name"),
+            );
+        }
+        if alias == &spec.topic {
+            fail(
+                "alias",
+                format!("alias '{alias}' repeats the topic's own name"),
+            );
+        }
+    }
+    out
+}
+
+/// Checks rules that span entries: one owner per topic name and alias.
+pub fn check_registry(entries: &[SourceEntry]) -> Vec<Violation> {
+    let mut out: Vec<Violation> = entries.iter().flat_map(check_entry).collect();
+    let mut owners: HashMap<&str, &str> = HashMap::new();
+    for entry in entries {
+        let names = std::iter::once(&entry.spec.topic).chain(&entry.spec.aliases);
+        for name in names {
+            if let Some(previous) = owners.insert(name, &entry.file) {
+                out.push(Violation {
+                    file: entry.file.clone(),
+                    rule: "unique-name",
+                    message: format!(
+                        "'{name}' is already used (as a topic or alias) by {previous}"
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Resolves a JSON pointer against the `properties` of an object schema, so that a redaction
+/// hint cannot name a field the payload does not have.
+fn pointer_in_schema(schema: &Value, pointer: &str) -> Result<(), String> {
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return Err("must be a JSON pointer starting with '/'".into());
+    };
+    let mut node = schema;
+    for raw in rest.split('/') {
+        let key = raw.replace("~1", "/").replace("~0", "~");
+        node = node
+            .get("properties")
+            .and_then(|p| p.get(&key))
+            .ok_or_else(|| format!("payloadSchema has no property '{key}' there"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+    use serde_json::json;
+
+    fn spec(topic: &str) -> TopicSpec {
+        serde_json::from_value(json!({
+            "topic": topic,
+            "version": "1.0.0",
+            "description": "test topic",
+            "deliveryPolicy": "at-least-once",
+            "bufferPolicy": "none",
+            "piiLevel": "none",
+            "forwardingPolicy": "default",
+            "payloadSchema": {"type": "object", "properties": {"email": {"type": "string"}}},
+            "bus": "session"
+        }))
+        .unwrap()
+    }
+
+    fn entry(spec: TopicSpec) -> SourceEntry {
+        SourceEntry {
+            file: format!("schemas/topics/{}.json", spec.topic),
+            spec,
+        }
+    }
+
+    fn rules(v: &[Violation]) -> Vec<&'static str> {
+        v.iter().map(|v| v.rule).collect()
+    }
+
+    #[test]
+    fn a_well_formed_entry_passes() {
+        assert_eq!(check_entry(&entry(spec("session.started"))), vec![]);
+    }
+
+    #[test]
+    fn topic_names_are_dotted_lowercase() {
+        assert!(is_valid_topic_name("session.summary.final"));
+        assert!(is_valid_topic_name("ui.click_rate"));
+        for bad in [
+            "session",
+            "Session.started",
+            "session..x",
+            "session.1x",
+            ".a.b",
+            "a.b-c",
+        ] {
+            assert!(!is_valid_topic_name(bad), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn file_name_must_match_topic() {
+        let mut e = entry(spec("session.started"));
+        e.file = "schemas/topics/other.json".into();
+        assert_eq!(rules(&check_entry(&e)), vec!["file-name"]);
+    }
+
+    #[test]
+    fn version_must_be_semver() {
+        let mut s = spec("session.started");
+        s.version = "1.0".into();
+        assert_eq!(rules(&check_entry(&entry(s))), vec!["version"]);
+    }
+
+    #[test]
+    fn ring_size_iff_ring() {
+        let mut s = spec("session.started");
+        s.buffer_policy = BufferPolicy::Ring;
+        assert_eq!(rules(&check_entry(&entry(s.clone()))), vec!["ring-size"]);
+        s.ring_size = Some(16);
+        assert!(check_entry(&entry(s.clone())).is_empty());
+        s.buffer_policy = BufferPolicy::Last;
+        assert_eq!(rules(&check_entry(&entry(s))), vec!["ring-size"]);
+    }
+
+    #[test]
+    fn sampled_topics_need_exactly_one_valid_rate() {
+        let mut s = spec("ui.metrics");
+        s.forwarding_policy = ForwardingPolicy::Sampled;
+        assert_eq!(rules(&check_entry(&entry(s.clone()))), vec!["sampling"]);
+        s.sample_rate = Some(0.0);
+        assert_eq!(rules(&check_entry(&entry(s.clone()))), vec!["sampling"]);
+        s.sample_rate = Some(1.0);
+        assert!(check_entry(&entry(s.clone())).is_empty());
+        s.sample_every_n = Some(10);
+        assert_eq!(rules(&check_entry(&entry(s.clone()))), vec!["sampling"]);
+        s.forwarding_policy = ForwardingPolicy::Default;
+        s.sample_rate = None;
+        assert_eq!(rules(&check_entry(&entry(s))), vec!["sampling"]);
+    }
+
+    #[test]
+    fn high_pii_needs_a_redaction_hint_unless_denied() {
+        let mut s = spec("user.profile.changed");
+        s.pii_level = PiiLevel::High;
+        assert_eq!(rules(&check_entry(&entry(s.clone()))), vec!["redaction"]);
+        s.forwarding_policy = ForwardingPolicy::Deny;
+        assert!(check_entry(&entry(s.clone())).is_empty());
+        s.forwarding_policy = ForwardingPolicy::Default;
+        s.redaction_hint = Some(RedactionHint {
+            drop: vec!["/email".into()],
+            hash: vec![],
+        });
+        assert!(check_entry(&entry(s)).is_empty());
+    }
+
+    #[test]
+    fn redaction_pointers_must_name_schema_fields() {
+        let mut s = spec("user.profile.changed");
+        s.pii_level = PiiLevel::High;
+        s.redaction_hint = Some(RedactionHint {
+            drop: vec!["/emial".into()],
+            hash: vec!["phone".into()],
+        });
+        let v = check_entry(&entry(s));
+        assert_eq!(rules(&v), vec!["redaction", "redaction"]);
+        assert!(v[0].message.contains("no property 'emial'"), "{}", v[0]);
+        assert!(v[1].message.contains("starting with '/'"), "{}", v[1]);
+    }
+
+    #[test]
+    fn invalid_payload_schema_is_reported() {
+        let mut s = spec("session.started");
+        s.payload_schema = json!({"type": "objekt"});
+        assert_eq!(rules(&check_entry(&entry(s))), vec!["payload-schema"]);
+    }
+
+    #[test]
+    fn names_and_aliases_are_unique_across_the_registry() {
+        let a = spec("session.started");
+        let mut b = spec("session.begun");
+        b.aliases = vec!["session.started".into()];
+        let v = check_registry(&[entry(a), entry(b)]);
+        assert_eq!(rules(&v), vec!["unique-name"]);
+        assert_eq!(v[0].file, "schemas/topics/session.begun.json");
+        assert!(v[0].to_string().contains("already used"));
+    }
+}

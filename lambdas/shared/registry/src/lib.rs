@@ -1,0 +1,206 @@
+//! The eventfabric topic registry.
+//!
+//! `schemas/topics/<topic>.json` holds one [`TopicSpec`] per topic. This crate reads them,
+//! enforces the registry rules ([`check`]) and gives typed access by name or alias. The same
+//! files are compiled into every binary that depends on this crate ([`Registry::embedded`]),
+//! so a function and the registry it was tested against always ship together.
+
+pub mod check;
+pub mod manifest;
+pub mod model;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+pub use check::{SourceEntry, Violation};
+pub use model::*;
+
+/// Why the registry could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: not a valid registry entry: {source}")]
+    Parse {
+        file: String,
+        source: serde_json::Error,
+    },
+    #[error("the registry breaks {} rule(s):\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Rules(Vec<Violation>),
+}
+
+/// A checked registry: every rule holds, every name and alias resolves to one topic.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    topics: Vec<TopicSpec>,
+    by_name: HashMap<String, usize>,
+}
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_topics.rs"));
+}
+
+impl Registry {
+    /// The registry this binary was built with (`schemas/topics` at compile time).
+    pub fn embedded() -> Result<Self, RegistryError> {
+        let sources = embedded::TOPICS
+            .iter()
+            .map(|(file, text)| ((*file).to_owned(), (*text).to_owned()))
+            .collect::<Vec<_>>();
+        Self::from_sources(sources)
+    }
+
+    /// Reads every `*.json` file of `dir` (not recursive), named relative to `dir`'s parent
+    /// so messages read `topics/x.json` or `schemas/topics/x.json`.
+    pub fn load_dir(dir: &Path) -> Result<Self, RegistryError> {
+        Self::from_sources(read_dir_sources(dir)?)
+    }
+
+    /// Parses and checks `(file name, JSON text)` pairs. Parse errors and rule violations are
+    /// all reported together.
+    pub fn from_sources(sources: Vec<(String, String)>) -> Result<Self, RegistryError> {
+        let entries = parse_sources(sources)?;
+        let violations = check::check_registry(&entries);
+        if !violations.is_empty() {
+            return Err(RegistryError::Rules(violations));
+        }
+        let mut entries = entries;
+        entries.sort_by(|a, b| a.spec.topic.cmp(&b.spec.topic));
+        let topics: Vec<TopicSpec> = entries.into_iter().map(|e| e.spec).collect();
+        let mut by_name = HashMap::new();
+        for (i, t) in topics.iter().enumerate() {
+            by_name.insert(t.topic.clone(), i);
+            for alias in &t.aliases {
+                by_name.insert(alias.clone(), i);
+            }
+        }
+        Ok(Self { topics, by_name })
+    }
+
+    /// The topic a name or alias refers to.
+    pub fn resolve(&self, name: &str) -> Option<&TopicSpec> {
+        self.by_name.get(name).map(|&i| &self.topics[i])
+    }
+
+    /// All topics, sorted by name.
+    pub fn topics(&self) -> &[TopicSpec] {
+        &self.topics
+    }
+}
+
+/// Reads `dir/*.json` as `(display name, text)` pairs in a stable order.
+pub fn read_dir_sources(dir: &Path) -> Result<Vec<(String, String)>, RegistryError> {
+    let io = |source| RegistryError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).map_err(|source| RegistryError::Io {
+                path: p.display().to_string(),
+                source,
+            })?;
+            Ok((display_name(&p), text))
+        })
+        .collect()
+}
+
+fn display_name(path: &Path) -> String {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match path.parent().and_then(Path::file_name) {
+        Some(parent) => format!("{}/{file}", parent.to_string_lossy()),
+        None => file,
+    }
+}
+
+/// Parses every source; on any parse failure, reports all of them at once.
+pub fn parse_sources(sources: Vec<(String, String)>) -> Result<Vec<SourceEntry>, RegistryError> {
+    let mut entries = Vec::with_capacity(sources.len());
+    let mut failures = Vec::new();
+    for (file, text) in sources {
+        match serde_json::from_str::<TopicSpec>(&text) {
+            Ok(spec) => entries.push(SourceEntry { file, spec }),
+            Err(e) => failures.push(Violation {
+                file,
+                rule: "parse",
+                message: e.to_string(),
+            }),
+        }
+    }
+    if failures.is_empty() {
+        Ok(entries)
+    } else {
+        Err(RegistryError::Rules(failures))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_registry_is_valid_and_resolves_aliases() {
+        let registry = Registry::embedded().expect("schemas/topics must pass the registry rules");
+        assert!(registry.topics().len() >= 6);
+        let summary = registry
+            .resolve("session.summary.final")
+            .expect("summary topic");
+        assert_eq!(summary.bus, Bus::Session);
+        for t in registry.topics() {
+            for alias in &t.aliases {
+                assert_eq!(registry.resolve(alias).map(|r| &r.topic), Some(&t.topic));
+            }
+        }
+        assert!(registry.resolve("no.such.topic").is_none());
+    }
+
+    #[test]
+    fn the_registry_covers_every_forwarding_policy() {
+        let registry = Registry::embedded().unwrap();
+        let has = |p: ForwardingPolicy| registry.topics().iter().any(|t| t.forwarding_policy == p);
+        assert!(has(ForwardingPolicy::Default));
+        assert!(has(ForwardingPolicy::Sampled));
+        assert!(has(ForwardingPolicy::Deny));
+        assert!(
+            registry
+                .topics()
+                .iter()
+                .any(|t| t.pii_level == PiiLevel::High && t.redaction_hint.is_some())
+        );
+    }
+
+    #[test]
+    fn parse_errors_name_the_file_and_the_field() {
+        let err = Registry::from_sources(vec![
+            (
+                "topics/a.b.json".into(),
+                r#"{"topic": "a.b", "colour": 1}"#.into(),
+            ),
+            ("topics/c.d.json".into(), "not json".into()),
+        ])
+        .unwrap_err();
+        let RegistryError::Rules(v) = err else {
+            panic!("expected rule violations")
+        };
+        assert_eq!(v.len(), 2);
+        assert!(
+            v[0].to_string().starts_with("topics/a.b.json: [parse]"),
+            "{}",
+            v[0]
+        );
+        assert!(v[0].message.contains("colour"), "{}", v[0]);
+    }
+}

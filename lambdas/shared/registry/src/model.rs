@@ -1,0 +1,128 @@
+//! The shape of one registry entry (`schemas/topics/<topic>.json`), as systems.md §1 defines it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One topic of the registry. Unknown fields are rejected so a typo never passes silently.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TopicSpec {
+    /// Dotted lowercase name, e.g. `session.summary.final`.
+    pub topic: String,
+    /// Semantic version of the payload contract.
+    pub version: String,
+    pub description: String,
+    pub delivery_policy: DeliveryPolicy,
+    pub buffer_policy: BufferPolicy,
+    /// Required when `bufferPolicy` is `ring`, forbidden otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_sec: Option<u32>,
+    /// Forward one event in N (`sampled` topics; exclusive with `sampleRate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_every_n: Option<u32>,
+    /// Forward this fraction of events, in (0, 1] (`sampled` topics; exclusive with `sampleEveryN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<f64>,
+    pub pii_level: PiiLevel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction_hint: Option<RedactionHint>,
+    pub forwarding_policy: ForwardingPolicy,
+    /// JSON Schema of the event payload.
+    pub payload_schema: Value,
+    /// JSON Schema of the event meta; absent means any object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_schema: Option<Value>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub deprecated: bool,
+    /// Other names clients may still send; they resolve to this topic.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The platform bus this topic is published to.
+    pub bus: Bus,
+    /// Keep an EventBridge Archive of this topic (regulated topics).
+    #[serde(default)]
+    pub archive: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryPolicy {
+    /// May be dropped under pressure (telemetry).
+    BestEffort,
+    /// Retried until delivered (the default for business events).
+    AtLeastOnce,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BufferPolicy {
+    None,
+    Last,
+    Ring,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiLevel {
+    None,
+    Low,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardingPolicy {
+    Default,
+    Sampled,
+    Conditional,
+    Deny,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bus {
+    Session,
+    Analytics,
+}
+
+impl Bus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bus::Session => "session",
+            Bus::Analytics => "analytics",
+        }
+    }
+}
+
+/// Fields to remove or pseudonymise before an event leaves the session, as JSON pointers
+/// into the payload (`/user/email`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionHint {
+    #[serde(default)]
+    pub drop: Vec<String>,
+    #[serde(default)]
+    pub hash: Vec<String>,
+}
+
+impl RedactionHint {
+    pub fn is_empty(&self) -> bool {
+        self.drop.is_empty() && self.hash.is_empty()
+    }
+}
+
+impl TopicSpec {
+    /// Whether the payload must be redacted before it leaves: `conditional` topics always,
+    /// high-PII topics whenever they are forwarded at all.
+    pub fn requires_redaction(&self) -> bool {
+        match self.forwarding_policy {
+            ForwardingPolicy::Deny => false,
+            ForwardingPolicy::Conditional => true,
+            _ => self.pii_level == PiiLevel::High,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Template snapshot tests live in tests/.
