@@ -1,0 +1,15 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { EnvConfig } from './types';
+
+export const dev: EnvConfig = {
+  name: 'dev',
+  region: 'eu-west-1',
+  removalPolicy: RemovalPolicy.DESTROY,
+  logRetention: RetentionDays.ONE_WEEK,
+  queues: { retentionDays: 4, maxReceiveCount: 3 },
+  alarms: { dlqDepthThreshold: 1 },
+  edgeApi: { throttleRatePerSec: 50, throttleBurst: 100, corsOrigins: ['http://localhost:3000'] },
+  forwardFunction: { memoryMb: 256, timeoutSeconds: 10 },
+  ruleTargets: { retryAttempts: 3, maxEventAgeMinutes: 60 },
+};

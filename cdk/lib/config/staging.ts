@@ -1,0 +1,15 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { EnvConfig } from './types';
+
+export const staging: EnvConfig = {
+  name: 'staging',
+  region: 'eu-west-1',
+  removalPolicy: RemovalPolicy.DESTROY,
+  logRetention: RetentionDays.ONE_MONTH,
+  queues: { retentionDays: 7, maxReceiveCount: 5 },
+  alarms: { dlqDepthThreshold: 1 },
+  edgeApi: { throttleRatePerSec: 200, throttleBurst: 400, corsOrigins: ['https://staging.app.example.com'] },
+  forwardFunction: { memoryMb: 512, timeoutSeconds: 10 },
+  ruleTargets: { retryAttempts: 8, maxEventAgeMinutes: 6 * 60 },
+};

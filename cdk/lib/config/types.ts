@@ -1,0 +1,44 @@
+import type { RemovalPolicy } from 'aws-cdk-lib';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+
+export const ENV_NAMES = ['dev', 'staging', 'prod'] as const;
+export type EnvName = (typeof ENV_NAMES)[number];
+
+/** Everything that differs between environments. One file per environment sets it. */
+export interface EnvConfig {
+  readonly name: EnvName;
+  /** AWS account id; undefined leaves the stacks account-agnostic (the deploying credentials decide). */
+  readonly account?: string;
+  readonly region: string;
+  /** What happens to stateful resources (keys, queues, buses, logs) when a stack is deleted. */
+  readonly removalPolicy: RemovalPolicy;
+  readonly logRetention: RetentionDays;
+  readonly queues: {
+    /** How long an unconsumed message stays in a consumer queue. */
+    readonly retentionDays: number;
+    /** Deliveries before a consumer message moves to its DLQ. */
+    readonly maxReceiveCount: number;
+  };
+  readonly alarms: {
+    /** Messages visible in any DLQ at or above which its alarm fires. */
+    readonly dlqDepthThreshold: number;
+    /** Where alarm notifications are mailed; none means the SNS topic only. */
+    readonly email?: string;
+  };
+  readonly edgeApi: {
+    /** Steady-state requests per second across the API (stage default route throttling). */
+    readonly throttleRatePerSec: number;
+    readonly throttleBurst: number;
+    /** Origins allowed to call the API from a browser. */
+    readonly corsOrigins: string[];
+  };
+  readonly forwardFunction: {
+    readonly memoryMb: number;
+    readonly timeoutSeconds: number;
+  };
+  /** Retries and maximum age for EventBridge deliveries to a rule target before its DLQ. */
+  readonly ruleTargets: {
+    readonly retryAttempts: number;
+    readonly maxEventAgeMinutes: number;
+  };
+}

@@ -1,0 +1,53 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { EnvConfig } from '../config';
+
+export interface BusRuleToQueueProps {
+  readonly config: EnvConfig;
+  readonly bus: events.IEventBus;
+  readonly ruleName: string;
+  readonly description: string;
+  /** Generated from the topic registry (see `interfacePattern`). */
+  readonly eventPattern: events.EventPattern;
+  /** The consumer queue and the delivery DLQ, owned by the stateful stack (`ConsumerInbox`). */
+  readonly queueArn: string;
+  readonly deliveryDeadLetterQueueArn: string;
+}
+
+/**
+ * The stateless half of "bus rule → queue": the rule and its target, with retries and a DLQ
+ * for undeliverable events. The queues' policies (which name this rule) live with the queues.
+ */
+export class BusRuleToQueue extends Construct {
+  readonly rule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: BusRuleToQueueProps) {
+    super(scope, id);
+    // Imported, not passed as objects: the target must not try to edit the queues' policies,
+    // which belong to the stateful stack.
+    const queue = sqs.Queue.fromQueueArn(this, 'Queue', props.queueArn);
+    const deliveryDlq = sqs.Queue.fromQueueArn(this, 'DeliveryDlq', props.deliveryDeadLetterQueueArn);
+    this.rule = new events.Rule(this, 'Rule', {
+      ruleName: props.ruleName,
+      description: props.description,
+      eventBus: props.bus,
+      eventPattern: props.eventPattern,
+    });
+    this.rule.addTarget(
+      new targets.SqsQueue(queue, {
+        deadLetterQueue: deliveryDlq,
+        retryAttempts: props.config.ruleTargets.retryAttempts,
+        maxEventAge: Duration.minutes(props.config.ruleTargets.maxEventAgeMinutes),
+      }),
+    );
+    Validations.of(this.rule).acknowledge({
+      id: '@aws-cdk/aws-events:ruleUnresolvedEnvironment',
+      reason:
+        'Stacks may be account-agnostic (the deploying credentials pick the account); the rule and its queues ' +
+        'are in one Stage, so always in the same account and region.',
+    });
+  }
+}

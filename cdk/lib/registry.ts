@@ -1,0 +1,69 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as events from 'aws-cdk-lib/aws-events';
+
+/**
+ * The routing manifest generated from the topic registry (`schemas/topics`) by
+ * `cargo run -p eventfabric-registry --bin registry -- export`. Rule patterns come from here,
+ * never from hand-typed topic lists.
+ */
+export const MANIFEST_PATH = path.join(__dirname, '..', 'generated', 'registry.json');
+
+export type BusName = 'session' | 'analytics';
+
+export interface ManifestTopic {
+  readonly topic: string;
+  readonly version: string;
+  readonly bus: BusName;
+  readonly forwardingPolicy: 'default' | 'sampled' | 'conditional' | 'deny';
+  readonly piiLevel: 'none' | 'low' | 'high';
+  readonly archive: boolean;
+  readonly deprecated: boolean;
+  readonly forwarded: boolean;
+}
+
+export interface RegistryManifest {
+  readonly source: string;
+  readonly topics: ManifestTopic[];
+}
+
+export function loadRegistry(file = MANIFEST_PATH): RegistryManifest {
+  if (!fs.existsSync(file)) {
+    throw new Error(`${file} is missing: run \`cargo run -p eventfabric-registry --bin registry -- export\``);
+  }
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as RegistryManifest;
+}
+
+/** Topics that are published to `bus` (denied topics never reach a bus). */
+export function forwardedTopics(registry: RegistryManifest, bus: BusName): string[] {
+  return registry.topics.filter((t) => t.forwarded && t.bus === bus).map((t) => t.topic);
+}
+
+export interface InterfacePatternOptions {
+  /** Only these topics (default: every topic forwarded to the bus). */
+  readonly topics?: string[];
+  /** Only events of these tenants (`detail.tenantId`). */
+  readonly tenantIds?: string[];
+}
+
+/** The pattern matching forwarded interface events on `bus`. */
+export function interfacePattern(
+  registry: RegistryManifest,
+  bus: BusName,
+  options: InterfacePatternOptions = {},
+): events.EventPattern {
+  const available = forwardedTopics(registry, bus);
+  const topics = options.topics ?? available;
+  const unknown = topics.filter((t) => !available.includes(t));
+  if (unknown.length > 0) {
+    throw new Error(`topics not forwarded to the ${bus} bus: ${unknown.join(', ')}`);
+  }
+  if (topics.length === 0) {
+    throw new Error(`no topic is forwarded to the ${bus} bus: a rule would match nothing`);
+  }
+  return {
+    source: [registry.source],
+    detailType: [...topics].sort(),
+    ...(options.tenantIds ? { detail: { tenantId: options.tenantIds } } : {}),
+  };
+}

@@ -1,0 +1,112 @@
+import { Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import type { EnvConfig } from '../config';
+import { BusRuleToQueue } from '../constructs/bus-rule-to-queue';
+import { RustFunction } from '../constructs/rust-function';
+import { resourceName } from '../naming';
+import { interfacePattern, type RegistryManifest } from '../registry';
+import type { StatefulStack } from './stateful-stack';
+
+export interface StatelessStackProps extends StackProps {
+  readonly config: EnvConfig;
+  readonly stateful: StatefulStack;
+  readonly registry: RegistryManifest;
+}
+
+/** What can be replaced at will: functions, rules and APIs. */
+export class StatelessStack extends Stack {
+  readonly forwardFunction: RustFunction;
+  readonly edgeApi: apigw.HttpApi;
+
+  constructor(scope: Construct, id: string, props: StatelessStackProps) {
+    super(scope, id, props);
+    const { config, stateful, registry } = props;
+    const name = (...parts: string[]) => resourceName(config.name, ...parts);
+
+    this.forwardFunction = new RustFunction(this, 'ForwardFunction', {
+      binary: 'forward-api',
+      crateDir: 'forward_api',
+      functionName: name('forward-api'),
+      description: 'POST /api/events/forward: validate browser session events and put them on the session bus',
+      memoryMb: config.forwardFunction.memoryMb,
+      timeout: Duration.seconds(config.forwardFunction.timeoutSeconds),
+      environment: { SESSION_BUS_NAME: stateful.sessionBus.eventBusName },
+      logRetention: config.logRetention,
+      removalPolicy: config.removalPolicy,
+    });
+    // events:PutEvents on the session bus ARN, nothing else.
+    stateful.sessionBus.grantPutEventsTo(this.forwardFunction.function);
+    Validations.of(this.forwardFunction.function).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason: 'Invoked synchronously by API Gateway only; the caller gets the error, there is no async event to dead-letter.',
+    });
+
+    const accessLogs = new logs.LogGroup(this, 'EdgeApiAccessLogs', {
+      logGroupName: `/aws/apigateway/${name('edge')}`,
+      retention: config.logRetention,
+      removalPolicy: config.removalPolicy,
+    });
+    this.edgeApi = new apigw.HttpApi(this, 'EdgeApi', {
+      apiName: name('edge'),
+      description: 'Browser-facing ingest of interface events',
+      createDefaultStage: false,
+      corsPreflight: {
+        allowOrigins: config.edgeApi.corsOrigins,
+        allowMethods: [apigw.CorsHttpMethod.POST],
+        allowHeaders: ['content-type', 'authorization'],
+        maxAge: Duration.hours(1),
+      },
+    });
+    new apigw.HttpStage(this, 'EdgeApiStage', {
+      httpApi: this.edgeApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: config.edgeApi.throttleRatePerSec, burstLimit: config.edgeApi.throttleBurst },
+      accessLogSettings: {
+        destination: new apigw.LogGroupLogDestination(accessLogs),
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            ip: '$context.identity.sourceIp',
+            requestTime: '$context.requestTimeEpoch',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            latencyMs: '$context.responseLatency',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
+    });
+    const forwardRoute = this.edgeApi.addRoutes({
+      path: '/api/events/forward',
+      methods: [apigw.HttpMethod.POST],
+      integration: new HttpLambdaIntegration('ForwardIntegration', this.forwardFunction.function, {
+        payloadFormatVersion: apigw.PayloadFormatVersion.VERSION_2_0,
+      }),
+    });
+    for (const route of forwardRoute) {
+      Validations.of(route).acknowledge({
+        id: 'AwsSolutions-APIG4',
+        reason:
+          'Not yet authorized: the signed session token check in the forward function is tracked as issue #3. ' +
+          'Until then the route is protected only by stage throttling and per-event validation.',
+      });
+    }
+
+    const consumer = stateful.sessionConsumer;
+    new BusRuleToQueue(this, 'SessionConsumerRoute', {
+      config,
+      bus: stateful.sessionBus,
+      ruleName: consumer.ruleName,
+      description: 'Every forwarded interface topic of the session bus to the session consumer queue',
+      eventPattern: interfacePattern(registry, 'session'),
+      queueArn: consumer.queue.queueArn,
+      deliveryDeadLetterQueueArn: consumer.deliveryDeadLetterQueue.queue.queueArn,
+    });
+  }
+}

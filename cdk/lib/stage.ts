@@ -1,0 +1,39 @@
+import { Stage, type StageProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { EnvConfig } from './config';
+import { resourceName } from './naming';
+import type { RegistryManifest } from './registry';
+import { StatefulStack } from './stacks/stateful-stack';
+import { StatelessStack } from './stacks/stateless-stack';
+
+export interface EventFabricStageProps extends StageProps {
+  readonly config: EnvConfig;
+  readonly registry: RegistryManifest;
+}
+
+/** One environment of the platform: its stateful and stateless stacks. */
+export class EventFabricStage extends Stage {
+  readonly stateful: StatefulStack;
+  readonly stateless: StatelessStack;
+
+  constructor(scope: Construct, id: string, props: EventFabricStageProps) {
+    super(scope, id, { ...props, env: { account: props.config.account, region: props.config.region } });
+    const { config, registry } = props;
+    const tags = { project: 'eventfabric', environment: config.name };
+    this.stateful = new StatefulStack(this, 'Stateful', {
+      stackName: resourceName(config.name, 'stateful'),
+      description: `eventfabric ${config.name}: buses, queues, keys (stateful)`,
+      terminationProtection: config.name === 'prod',
+      config,
+      tags,
+    });
+    this.stateless = new StatelessStack(this, 'Stateless', {
+      stackName: resourceName(config.name, 'stateless'),
+      description: `eventfabric ${config.name}: functions, rules, APIs (stateless)`,
+      config,
+      stateful: this.stateful,
+      registry,
+      tags,
+    });
+  }
+}
