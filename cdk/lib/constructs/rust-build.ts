@@ -45,7 +45,7 @@ export function buildWorkspaceOnce(): string {
     const metadata = JSON.parse(run('cargo', ['metadata', '--no-deps', '--format-version', '1'], 'cargo metadata'));
     const bins = [...binaries].sort().flatMap((b) => ['--bin', b]);
     // x86_64: the target whose std ships with this toolchain everywhere we build; see README.
-    run('cargo', ['lambda', 'build', '--release', '--x86-64', ...bins], 'cargo lambda build');
+    run('cargo', ['lambda', 'build', '--release', '--disable-optimizations', '--x86-64', ...bins], 'cargo lambda build');
     lambdaDir = path.join(metadata.target_directory as string, 'lambda');
   }
   return lambdaDir;

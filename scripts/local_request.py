@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Prints the forward API's fixture request (an API Gateway HTTP API v2 event) with its event
+timestamps moved to now, for `cargo lambda invoke forward-api --data-file <file>`.
+
+The fixture (lambdas/forward_api/fixtures/apigw-v2-forward.json) is pinned to 2026-01-01 for
+the tests; the function checks client clocks against its own, so a local run needs fresh ones.
+"""
+
+import json
+import pathlib
+import time
+
+FIXTURE = pathlib.Path(__file__).resolve().parent.parent / "lambdas/forward_api/fixtures/apigw-v2-forward.json"
+FIXTURE_NOW_MS = 1_767_225_600_000
+
+request = json.loads(FIXTURE.read_text())
+body = json.loads(request["body"])
+shift = int(time.time() * 1000) - FIXTURE_NOW_MS
+for event in body["events"]:
+    ts = event.get("ts")
+    if isinstance(ts, int):
+        event["ts"] = ts + shift
+    elif isinstance(ts, str):
+        event["ts"] = FIXTURE_NOW_MS - 30_000 + shift  # the fixture's RFC 3339 ts is now - 30 s
+request["body"] = json.dumps(body)
+request["requestContext"]["timeEpoch"] = FIXTURE_NOW_MS + shift
+print(json.dumps(request, indent=2))

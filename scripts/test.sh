@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test: registry rules, Rust unit and handler tests, CDK assertion tests, template
+# snapshots (insta) and cfn-lint for all environments, the moto contract tests, and one full
+# validated synth (cdk-nag + Rust build) of dev with its asset checks.
+#   scripts/test.sh
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+"$ROOT/scripts/setup.sh"
+cd "$ROOT"
+
+log "registry: rules and generated manifest"
+cargo run --quiet -p eventfabric-registry --bin registry -- check
+cargo run --quiet -p eventfabric-registry --bin registry -- export --check
+
+log "Rust: unit and handler tests"
+cargo test --quiet
+
+log "CDK: type check and assertion tests"
+(cd cdk && tsc --noEmit && node --import tsx --test test/*.test.ts)
+
+templates="$CARGO_TARGET_DIR/templates"
+log "CDK: templates of every environment (bundling skipped) -> $templates"
+rm -rf "$templates"
+(cd cdk && CDK_VALIDATION=false node --import tsx scripts/synth-templates.ts "$templates")
+
+log "cfn-lint: every template (settings and ignored warnings: .cfnlintrc.yaml)"
+cfn-lint "$templates"/*/assembly-*/*.template.json
+
+log "template snapshots and moto contract tests"
+EVENTFABRIC_TEMPLATES_DIR="$templates" cargo test --quiet -p template-snapshots -p contract-tests
+
+log "main job: validated synth of dev with the Rust build"
+"$ROOT/scripts/synth.sh" dev "$CARGO_TARGET_DIR/cdk.out.dev"
+
+log "all tests passed"

@@ -1,1 +1,0 @@
-//! Template snapshot tests live in tests/.
