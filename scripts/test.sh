@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: registry rules, Rust unit and handler tests, CDK assertion tests, template
+# Runs every test: rustfmt and clippy, registry rules, Rust unit and handler tests, CDK assertion tests, template
 # snapshots (insta) and cfn-lint for all environments, the moto contract tests, and one full
 # validated synth (cdk-nag + Rust build) of dev with its asset checks.
 #   scripts/test.sh
@@ -7,6 +7,10 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 "$ROOT/scripts/setup.sh"
 cd "$ROOT"
+
+log "Rust: formatting and lints"
+cargo fmt --all --check
+cargo clippy --quiet --workspace --all-targets -- -D warnings
 
 log "registry: rules and generated manifest"
 cargo run --quiet -p eventfabric-registry --bin registry -- check

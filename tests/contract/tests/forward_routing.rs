@@ -36,7 +36,11 @@ struct Moto {
 impl Moto {
     fn start() -> Self {
         let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new(&program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -46,7 +50,10 @@ impl Moto {
         let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen on {endpoint} within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on {endpoint} within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Self { child, endpoint }
@@ -63,21 +70,32 @@ impl Drop for Moto {
 fn templates_dir() -> PathBuf {
     std::env::var_os("EVENTFABRIC_TEMPLATES_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/templates")))
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/templates"
+            ))
+        })
 }
 
 /// The EventPattern of the consumer rule in the synthesized dev stateless template.
 fn synthesized_consumer_pattern() -> Value {
     let assembly = templates_dir().join("dev/assembly-Dev");
     let template = std::fs::read_dir(&assembly)
-        .unwrap_or_else(|e| panic!("no synthesized dev assembly at {} ({e}): run scripts/test.sh", assembly.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "no synthesized dev assembly at {} ({e}): run scripts/test.sh",
+                assembly.display()
+            )
+        })
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
             let name = p.file_name().unwrap().to_string_lossy();
             name.contains("Stateless") && name.ends_with(".template.json")
         })
         .expect("stateless template");
-    let template: Value = serde_json::from_str(&std::fs::read_to_string(template).unwrap()).unwrap();
+    let template: Value =
+        serde_json::from_str(&std::fs::read_to_string(template).unwrap()).unwrap();
     template["Resources"]
         .as_object()
         .unwrap()
@@ -88,7 +106,10 @@ fn synthesized_consumer_pattern() -> Value {
 }
 
 fn fixture() -> ApiGatewayV2httpRequest {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../lambdas/forward_api/fixtures/apigw-v2-forward.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../lambdas/forward_api/fixtures/apigw-v2-forward.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -105,14 +126,27 @@ async fn emulate() -> Emulated {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(&moto.endpoint)
         .region(aws_config::Region::new(REGION))
-        .credentials_provider(Credentials::new("test", "test", None, None, "contract-test"))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "contract-test",
+        ))
         .load()
         .await;
     let events = aws_sdk_eventbridge::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
 
     events.create_event_bus().name(BUS).send().await.unwrap();
-    let queue_url = sqs.create_queue().queue_name("session-consumer").send().await.unwrap().queue_url.unwrap();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("session-consumer")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let queue_arn = sqs
         .get_queue_attributes()
         .queue_url(&queue_url)
@@ -135,11 +169,22 @@ async fn emulate() -> Emulated {
         .put_targets()
         .rule(RULE)
         .event_bus_name(BUS)
-        .targets(Target::builder().id("consumer").arn(queue_arn).build().unwrap())
+        .targets(
+            Target::builder()
+                .id("consumer")
+                .arn(queue_arn)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
-    Emulated { _moto: moto, events, sqs, consumer_queue_url: queue_url }
+    Emulated {
+        _moto: moto,
+        events,
+        sqs,
+        consumer_queue_url: queue_url,
+    }
 }
 
 /// Drains the queue until `expected` messages arrived, then waits once more for strays.
@@ -148,14 +193,26 @@ async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, expected: usize) -> Vec<Val
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut quiet_rounds = 0;
     while Instant::now() < deadline && (bodies.len() < expected || quiet_rounds < 2) {
-        let out = sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
         let messages = out.messages.unwrap_or_default();
         if messages.is_empty() && bodies.len() >= expected {
             quiet_rounds += 1;
         }
         for m in messages {
             bodies.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
-            sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle.unwrap()).send().await.unwrap();
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
         }
     }
     bodies
@@ -165,20 +222,32 @@ async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, expected: usize) -> Vec<Val
 async fn forwarded_events_reach_the_consumer_queue_and_nothing_else_does() {
     let env = emulate().await;
     let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
-    let sink = EventBridgeSink::new(EventBridgeApi::new(env.events.clone()), RetryPolicy::default());
+    let sink = EventBridgeSink::new(
+        EventBridgeApi::new(env.events.clone()),
+        RetryPolicy::default(),
+    );
     let forwarder = Forwarder::new(topics, sink, ForwardConfig::with_buses(BUS, None));
 
     let response = handle(&forwarder, &fixture(), FIXTURE_NOW).await;
     assert_eq!(response.status_code, 202);
-    let Some(Body::Text(text)) = &response.body else { panic!("no body") };
+    let Some(Body::Text(text)) = &response.body else {
+        panic!("no body")
+    };
     let answer: Value = serde_json::from_str(text).unwrap();
-    let accepted: BTreeSet<String> =
-        answer["accepted"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let accepted: BTreeSet<String> = answer["accepted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(accepted.len(), 4, "{answer}");
 
     // Events the rule must not route: another source, and a denied topic that some other
     // publisher put on the bus under the interface source.
-    let strays = [("other.app", "session.summary.final"), ("nia.interface", "debug.console.captured")];
+    let strays = [
+        ("other.app", "session.summary.final"),
+        ("nia.interface", "debug.console.captured"),
+    ];
     for (source, detail_type) in strays {
         env.events
             .put_events()
@@ -196,9 +265,19 @@ async fn forwarded_events_reach_the_consumer_queue_and_nothing_else_does() {
     }
 
     let delivered = drain(&env.sqs, &env.consumer_queue_url, accepted.len()).await;
-    let ids: BTreeSet<String> = delivered.iter().map(|m| m["detail"]["id"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(ids, accepted, "the consumer queue must hold exactly the accepted events");
-    assert_eq!(delivered.len(), accepted.len(), "each accepted event is delivered once");
+    let ids: BTreeSet<String> = delivered
+        .iter()
+        .map(|m| m["detail"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ids, accepted,
+        "the consumer queue must hold exactly the accepted events"
+    );
+    assert_eq!(
+        delivered.len(),
+        accepted.len(),
+        "each accepted event is delivered once"
+    );
 
     for message in &delivered {
         assert_eq!(message["source"], "nia.interface");
@@ -206,15 +285,30 @@ async fn forwarded_events_reach_the_consumer_queue_and_nothing_else_does() {
         assert_eq!(message["detail"]["sessionId"], "sess-123");
         assert_eq!(message["detail"]["tenantId"], "acme");
     }
-    let started = delivered.iter().find(|m| m["detail"]["id"] == "evt-started").unwrap();
+    let started = delivered
+        .iter()
+        .find(|m| m["detail"]["id"] == "evt-started")
+        .unwrap();
     assert_eq!(started["detail-type"], "session.lifecycle.started");
     assert_eq!(started["time"], "2025-12-31T23:59:59Z");
-    assert_eq!(started["detail"]["payload"], json!({"tenantId": "acme", "locale": "en-GB"}));
+    assert_eq!(
+        started["detail"]["payload"],
+        json!({"tenantId": "acme", "locale": "en-GB"})
+    );
     // The alias was published under its canonical topic.
-    let ended = delivered.iter().find(|m| m["detail"]["id"] == "evt-ended").unwrap();
+    let ended = delivered
+        .iter()
+        .find(|m| m["detail"]["id"] == "evt-ended")
+        .unwrap();
     assert_eq!(ended["detail-type"], "session.lifecycle.ended");
-    let profile = delivered.iter().find(|m| m["detail"]["id"] == "evt-profile").unwrap();
-    assert!(profile["detail"]["payload"].get("email").is_none(), "high-PII field left the session: {profile}");
+    let profile = delivered
+        .iter()
+        .find(|m| m["detail"]["id"] == "evt-profile")
+        .unwrap();
+    assert!(
+        profile["detail"]["payload"].get("email").is_none(),
+        "high-PII field left the session: {profile}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,12 +318,18 @@ async fn publish_failures_are_reported_per_event_not_lost() {
     // A bus that does not exist: EventBridge refuses every entry of the call.
     let sink = EventBridgeSink::new(
         EventBridgeApi::new(env.events.clone()),
-        RetryPolicy { max_attempts: 2, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(20) },
+        RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(20),
+        },
     );
     let forwarder = Forwarder::new(topics, sink, ForwardConfig::with_buses("no-such-bus", None));
     let response = handle(&forwarder, &fixture(), FIXTURE_NOW).await;
     assert_eq!(response.status_code, 202);
-    let Some(Body::Text(text)) = &response.body else { panic!("no body") };
+    let Some(Body::Text(text)) = &response.body else {
+        panic!("no body")
+    };
     let answer: Value = serde_json::from_str(text).unwrap();
     assert_eq!(answer["accepted"], json!([]), "{answer}");
     let failed: Vec<&str> = answer["rejected"]
@@ -239,6 +339,9 @@ async fn publish_failures_are_reported_per_event_not_lost() {
         .filter(|r| r["reason"] == "publish_failed")
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert_eq!(failed, ["evt-started", "evt-ended", "evt-summary", "evt-profile"]);
+    assert_eq!(
+        failed,
+        ["evt-started", "evt-ended", "evt-summary", "evt-profile"]
+    );
     assert!(drain(&env.sqs, &env.consumer_queue_url, 0).await.is_empty());
 }

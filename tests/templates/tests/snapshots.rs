@@ -37,7 +37,12 @@ fn templates(env: &str) -> Vec<(String, Value)> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(".template.json"))
         .map(|p| {
-            let stem = p.file_name().unwrap().to_string_lossy().trim_end_matches(".template.json").to_owned();
+            let stem = p
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches(".template.json")
+                .to_owned();
             let text = std::fs::read_to_string(&p).unwrap();
             (stem, serde_json::from_str(&text).unwrap())
         })
@@ -61,7 +66,10 @@ fn redact_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
     while i < bytes.len() {
-        let run = bytes[i..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        let run = bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_hexdigit())
+            .count();
         let bounded = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
         if run == 64 && bounded {
             out.push_str("[asset-hash]");
@@ -80,7 +88,12 @@ fn redact_str(s: &str) -> String {
 
 fn snapshot_env(env: &str) {
     let stacks = templates(env);
-    assert_eq!(stacks.len(), 2, "{env}: expected the stateful and stateless stacks, found {}", stacks.len());
+    assert_eq!(
+        stacks.len(),
+        2,
+        "{env}: expected the stateful and stateless stacks, found {}",
+        stacks.len()
+    );
     for (stem, mut template) in stacks {
         redact_asset_hashes(&mut template);
         insta::assert_json_snapshot!(format!("{env}__{stem}"), template);
