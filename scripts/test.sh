@@ -15,6 +15,22 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 log "registry: rules and generated manifest"
 cargo run --quiet -p eventfabric-registry --bin registry -- check
 cargo run --quiet -p eventfabric-registry --bin registry -- export --check
+# Schema evolution against REGISTRY_BASE (CI sets the pull request's base), else the branch
+# point from origin/main, else the previous commit.
+base="${REGISTRY_BASE:-}"
+if [ -z "$base" ]; then
+  if git rev-parse -q --verify origin/main >/dev/null \
+    && [ "$(git merge-base HEAD origin/main)" != "$(git rev-parse HEAD)" ]; then
+    base=$(git merge-base HEAD origin/main)
+  elif git rev-parse -q --verify HEAD~1 >/dev/null; then
+    base=HEAD~1
+  fi
+fi
+if [ -n "$base" ]; then
+  cargo run --quiet -p eventfabric-registry --bin registry -- evolve --base "$base"
+else
+  echo "registry evolve: no base revision (first commit or shallow clone); skipped"
+fi
 
 log "Rust: unit and handler tests"
 cargo test --quiet

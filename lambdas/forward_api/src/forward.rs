@@ -14,7 +14,7 @@ use crate::request::{ForwardRequest, RequestLimits};
 use crate::topics::{CompiledTopic, CompiledTopics, semver_major};
 
 /// Why an event was not forwarded. The wire names are part of the API contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     /// Not a valid event envelope (missing or mistyped field).

@@ -43,14 +43,16 @@ pub async fn handle<S: EventSink>(
             let outcome = forwarder.forward(body, now_ms).await;
             let mut by_reason = std::collections::BTreeMap::new();
             for r in &outcome.rejected {
-                *by_reason.entry(format!("{:?}", r.reason)).or_insert(0u32) += 1;
+                *by_reason.entry(r.reason).or_insert(0u32) += 1;
             }
+            // Logged as the API's wire names; never payloads (they may carry PII).
+            let rejected_by_reason = serde_json::to_string(&by_reason).unwrap_or_default();
             tracing::info!(
                 request_id,
                 events = total,
                 accepted = outcome.accepted.len(),
                 rejected = outcome.rejected.len(),
-                rejected_by_reason = ?by_reason,
+                rejected_by_reason = %rejected_by_reason,
                 "forward request handled"
             );
             json_response(202, &outcome)

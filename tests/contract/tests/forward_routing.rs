@@ -218,22 +218,24 @@ async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, expected: usize) -> Vec<Val
     bodies
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forwarded_events_reach_the_consumer_queue_and_nothing_else_does() {
-    let env = emulate().await;
+/// Runs the fixture request through the forward handler, publishing to `bus` in the emulator,
+/// and returns the 202 answer.
+async fn forward_fixture(env: &Emulated, bus: &str, retry: RetryPolicy) -> Value {
     let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
-    let sink = EventBridgeSink::new(
-        EventBridgeApi::new(env.events.clone()),
-        RetryPolicy::default(),
-    );
-    let forwarder = Forwarder::new(topics, sink, ForwardConfig::with_buses(BUS, None));
-
+    let sink = EventBridgeSink::new(EventBridgeApi::new(env.events.clone()), retry);
+    let forwarder = Forwarder::new(topics, sink, ForwardConfig::with_buses(bus, None));
     let response = handle(&forwarder, &fixture(), FIXTURE_NOW).await;
     assert_eq!(response.status_code, 202);
     let Some(Body::Text(text)) = &response.body else {
         panic!("no body")
     };
-    let answer: Value = serde_json::from_str(text).unwrap();
+    serde_json::from_str(text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_events_reach_the_consumer_queue_and_nothing_else_does() {
+    let env = emulate().await;
+    let answer = forward_fixture(&env, BUS, RetryPolicy::default()).await;
     let accepted: BTreeSet<String> = answer["accepted"]
         .as_array()
         .unwrap()
@@ -314,23 +316,13 @@ async fn forwarded_events_reach_the_consumer_queue_and_nothing_else_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_failures_are_reported_per_event_not_lost() {
     let env = emulate().await;
-    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
     // A bus that does not exist: EventBridge refuses every entry of the call.
-    let sink = EventBridgeSink::new(
-        EventBridgeApi::new(env.events.clone()),
-        RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(20),
-        },
-    );
-    let forwarder = Forwarder::new(topics, sink, ForwardConfig::with_buses("no-such-bus", None));
-    let response = handle(&forwarder, &fixture(), FIXTURE_NOW).await;
-    assert_eq!(response.status_code, 202);
-    let Some(Body::Text(text)) = &response.body else {
-        panic!("no body")
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(20),
     };
-    let answer: Value = serde_json::from_str(text).unwrap();
+    let answer = forward_fixture(&env, "no-such-bus", retry).await;
     assert_eq!(answer["accepted"], json!([]), "{answer}");
     let failed: Vec<&str> = answer["rejected"]
         .as_array()

@@ -6,6 +6,7 @@
 //! so a function and the registry it was tested against always ship together.
 
 pub mod check;
+pub mod evolution;
 pub mod manifest;
 pub mod model;
 

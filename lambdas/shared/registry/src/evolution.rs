@@ -1,0 +1,303 @@
+//! Schema evolution: what a registry change may do to consumers of the previous one.
+//!
+//! A change is *breaking* when a consumer that was valid against the old payload contract can
+//! see something it was not promised: a topic disappears, a field disappears, a field becomes
+//! required, or a field's accepted values narrow (fewer types, fewer enum values, closed
+//! `additionalProperties`). A breaking change needs a major version bump, or the old entry must
+//! already have been `deprecated` (the deprecation is the notice). A topic may only be removed
+//! after a release in which it was deprecated.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::check::Violation;
+use crate::model::TopicSpec;
+
+/// Compares `current` against `base` (both keyed by topic) and reports every change that is
+/// not allowed. `file` names where the current entry lives, for the messages.
+pub fn check_evolution(base: &[TopicSpec], current: &[TopicSpec]) -> Vec<Violation> {
+    let current_by_name: BTreeMap<&str, &TopicSpec> =
+        current.iter().map(|t| (t.topic.as_str(), t)).collect();
+    let mut out = Vec::new();
+    for old in base {
+        let file = format!("topics/{}.json", old.topic);
+        let Some(new) = current_by_name.get(old.topic.as_str()) else {
+            if !old.deprecated {
+                out.push(Violation {
+                    file,
+                    rule: "evolution",
+                    message: format!(
+                        "topic '{}' was removed without being deprecated first: set \"deprecated\": true in one release, remove it in a later one",
+                        old.topic
+                    ),
+                });
+            }
+            continue;
+        };
+        let (Ok(old_v), Ok(new_v)) = (
+            semver::Version::parse(&old.version),
+            semver::Version::parse(&new.version),
+        ) else {
+            continue; // `registry check` reports unparsable versions
+        };
+        if new_v < old_v {
+            out.push(Violation {
+                file: file.clone(),
+                rule: "evolution",
+                message: format!("version went backwards: {} -> {}", old.version, new.version),
+            });
+        }
+        let mut breaks = Vec::new();
+        schema_breaks(&old.payload_schema, &new.payload_schema, "", &mut breaks);
+        if breaks.is_empty() {
+            if old.payload_schema != new.payload_schema && new_v == old_v {
+                out.push(Violation {
+                    file,
+                    rule: "evolution",
+                    message: format!("payloadSchema changed but version {} did not: bump the minor or patch version", new.version),
+                });
+            }
+            continue;
+        }
+        if new_v.major > old_v.major || old.deprecated {
+            continue;
+        }
+        for b in breaks {
+            out.push(Violation {
+                file: file.clone(),
+                rule: "evolution",
+                message: format!(
+                    "breaking change without a major version bump ({} -> {}): {b}",
+                    old.version, new.version
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// Collects the breaking differences between two object schemas, recursing into properties.
+fn schema_breaks(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
+    let where_ = if at.is_empty() {
+        "the payload".to_owned()
+    } else {
+        format!("'{at}'")
+    };
+
+    let old_types = types(old);
+    let new_types = types(new);
+    if let (Some(o), Some(n)) = (&old_types, &new_types) {
+        let lost: Vec<&String> = o
+            .difference(n)
+            .filter(|t| !(t.as_str() == "integer" && n.contains("number")))
+            .collect();
+        if !lost.is_empty() {
+            out.push(format!("{where_} no longer accepts type {}", join(lost)));
+        }
+    } else if old_types.is_none() && new_types.is_some() {
+        out.push(format!(
+            "{where_} now restricts its type to {}",
+            join(new_types.iter().flatten())
+        ));
+    }
+
+    if let Some(new_enum) = new.get("enum").and_then(Value::as_array) {
+        match old.get("enum").and_then(Value::as_array) {
+            Some(old_enum) => {
+                let removed: Vec<String> = old_enum
+                    .iter()
+                    .filter(|v| !new_enum.contains(v))
+                    .map(Value::to_string)
+                    .collect();
+                if !removed.is_empty() {
+                    out.push(format!("{where_} no longer accepts {}", removed.join(", ")));
+                }
+            }
+            None => out.push(format!("{where_} is now restricted to an enum")),
+        }
+    }
+
+    let old_required = string_set(old.get("required"));
+    for field in string_set(new.get("required")).difference(&old_required) {
+        out.push(format!("field '{}' is newly required", child(at, field)));
+    }
+
+    let empty = serde_json::Map::new();
+    let old_props = old
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let new_props = new
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    for (name, old_prop) in old_props {
+        match new_props.get(name) {
+            Some(new_prop) => schema_breaks(old_prop, new_prop, &child(at, name), out),
+            None => out.push(format!("field '{}' was removed", child(at, name))),
+        }
+    }
+    let was_open = old.get("additionalProperties") != Some(&Value::Bool(false));
+    let is_closed = new.get("additionalProperties") == Some(&Value::Bool(false));
+    if was_open && is_closed {
+        out.push(format!("{where_} no longer accepts additional properties"));
+    }
+}
+
+fn types(schema: &Value) -> Option<BTreeSet<String>> {
+    match schema.get("type")? {
+        Value::String(t) => Some(BTreeSet::from([t.clone()])),
+        Value::Array(ts) => Some(
+            ts.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn string_set(v: Option<&Value>) -> BTreeSet<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn child(at: &str, name: &str) -> String {
+    if at.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{at}.{name}")
+    }
+}
+
+fn join<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    items
+        .into_iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn topic(version: &str, schema: Value) -> TopicSpec {
+        serde_json::from_value(json!({
+            "topic": "session.summary.final", "version": version, "description": "d",
+            "deliveryPolicy": "at-least-once", "bufferPolicy": "none", "piiLevel": "none",
+            "forwardingPolicy": "default", "payloadSchema": schema, "bus": "session"
+        }))
+        .unwrap()
+    }
+
+    fn base_schema() -> Value {
+        json!({"type": "object", "required": ["a"], "properties": {
+            "a": {"type": "string"},
+            "b": {"type": ["integer", "null"]},
+            "c": {"enum": ["x", "y"]},
+            "nested": {"type": "object", "properties": {"d": {"type": "string"}}}
+        }})
+    }
+
+    fn messages(v: &[Violation]) -> Vec<String> {
+        v.iter().map(|v| v.message.clone()).collect()
+    }
+
+    #[test]
+    fn additive_changes_with_a_minor_bump_pass() {
+        let mut schema = base_schema();
+        schema["properties"]["e"] = json!({"type": "string"});
+        schema["properties"]["c"]["enum"] = json!(["x", "y", "z"]);
+        schema["properties"]["b"]["type"] = json!(["number", "null"]); // widened
+        assert_eq!(
+            check_evolution(&[topic("1.0.0", base_schema())], &[topic("1.1.0", schema)]),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn every_kind_of_break_is_named() {
+        let mut schema = base_schema();
+        schema["properties"].as_object_mut().unwrap().remove("b");
+        schema["required"] = json!(["a", "c"]);
+        schema["properties"]["c"]["enum"] = json!(["x"]);
+        schema["properties"]["nested"]["properties"]["d"]["type"] = json!("integer");
+        schema["additionalProperties"] = json!(false);
+        let v = check_evolution(&[topic("1.0.0", base_schema())], &[topic("1.1.0", schema)]);
+        let m = messages(&v);
+        assert!(
+            m.iter()
+                .all(|m| m
+                    .starts_with("breaking change without a major version bump (1.0.0 -> 1.1.0)")),
+            "{m:?}"
+        );
+        for expected in [
+            "field 'c' is newly required",
+            "field 'b' was removed",
+            "'c' no longer accepts \"y\"",
+            "'nested.d' no longer accepts type 'string'",
+            "the payload no longer accepts additional properties",
+        ] {
+            assert!(
+                m.iter().any(|m| m.ends_with(expected)),
+                "missing '{expected}' in {m:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_major_bump_or_a_prior_deprecation_allows_breaks() {
+        let mut schema = base_schema();
+        schema["required"] = json!(["a", "b"]);
+        assert!(
+            check_evolution(
+                &[topic("1.0.0", base_schema())],
+                &[topic("2.0.0", schema.clone())]
+            )
+            .is_empty()
+        );
+        let mut deprecated = topic("1.0.0", base_schema());
+        deprecated.deprecated = true;
+        assert!(check_evolution(&[deprecated], &[topic("1.1.0", schema)]).is_empty());
+    }
+
+    #[test]
+    fn topics_are_removed_only_after_deprecation() {
+        let v = check_evolution(&[topic("1.0.0", base_schema())], &[]);
+        assert_eq!(v.len(), 1);
+        assert!(
+            v[0].message
+                .contains("removed without being deprecated first"),
+            "{}",
+            v[0]
+        );
+        let mut deprecated = topic("1.0.0", base_schema());
+        deprecated.deprecated = true;
+        assert!(check_evolution(&[deprecated], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_schema_change_needs_some_version_change() {
+        let mut schema = base_schema();
+        schema["properties"]["e"] = json!({"type": "string"});
+        let v = check_evolution(&[topic("1.0.0", base_schema())], &[topic("1.0.0", schema)]);
+        assert_eq!(
+            messages(&v),
+            ["payloadSchema changed but version 1.0.0 did not: bump the minor or patch version"]
+        );
+        let v = check_evolution(
+            &[topic("1.2.0", base_schema())],
+            &[topic("1.1.0", base_schema())],
+        );
+        assert_eq!(messages(&v), ["version went backwards: 1.2.0 -> 1.1.0"]);
+    }
+}
