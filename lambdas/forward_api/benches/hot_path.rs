@@ -11,7 +11,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use eventfabric_core::{BusEntry, EventSink, PublishError};
 use eventfabric_registry::Registry;
-use forward_api::request::{RequestLimits, parse_body};
+use forward_api::request::{RequestLimits, parse_request};
 use forward_api::{CompiledTopics, ForwardConfig, Forwarder};
 use serde_json::json;
 
@@ -76,7 +76,7 @@ fn hot_path(c: &mut Criterion) {
         .unwrap();
 
     // Sanity: every event passes, so the benchmark measures the full path.
-    let request = parse_body(Some(&body), false, limits).unwrap();
+    let request = parse_request(body.as_bytes(), limits).unwrap();
     let outcome = runtime.block_on(forwarder.forward(request, NOW));
     assert_eq!(outcome.accepted.len(), 10, "{:?}", outcome.rejected);
 
@@ -84,7 +84,7 @@ fn hot_path(c: &mut Criterion) {
     group.throughput(Throughput::Elements(10));
     group.bench_function("10-event request", |b| {
         b.iter(|| {
-            let request = parse_body(Some(black_box(&body)), false, limits).unwrap();
+            let request = parse_request(black_box(body.as_bytes()), limits).unwrap();
             runtime.block_on(forwarder.forward(request, NOW))
         })
     });

@@ -2,6 +2,7 @@
 //! published, and the answer says what happened to each one.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use eventfabric_core::{
     BusEntry, ClientEvent, ClientInfo, EventSink, ForwardedDetail, INTERFACE_SOURCE,
@@ -9,9 +10,24 @@ use eventfabric_core::{
 use eventfabric_registry::{Bus, ForwardingPolicy};
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::request::{ForwardRequest, RequestLimits};
 use crate::topics::{CompiledTopic, CompiledTopics, semver_major};
+
+static EMPTY_OBJECT: LazyLock<Box<RawValue>> =
+    LazyLock::new(|| RawValue::from_string("{}".to_owned()).expect("valid JSON"));
+
+/// The id of an event that is not a valid envelope, if it has a string one.
+fn id_of_malformed(raw: &RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Option<String>,
+    }
+    serde_json::from_str::<IdOnly>(raw.get())
+        .ok()
+        .and_then(|e| e.id)
+}
 
 /// Why an event was not forwarded. The wire names are part of the API contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -117,29 +133,30 @@ impl<S: EventSink> Forwarder<S> {
     }
 
     /// Checks every event, publishes the ones that pass, and reports each event's fate.
-    pub async fn forward(&self, request: ForwardRequest, now_ms: i64) -> ForwardOutcome {
+    pub async fn forward(&self, request: ForwardRequest<'_>, now_ms: i64) -> ForwardOutcome {
         let mut outcome = ForwardOutcome::default();
         let mut entries = Vec::with_capacity(request.events.len());
         let mut entry_index = Vec::with_capacity(request.events.len());
         let mut seen = HashSet::with_capacity(request.events.len());
 
         for (index, raw) in request.events.into_iter().enumerate() {
-            let raw_id = raw.get("id").and_then(Value::as_str).map(str::to_owned);
+            let event: ClientEvent = match serde_json::from_str(raw.get()) {
+                Ok(e) => e,
+                Err(e) => {
+                    outcome.rejected.push(Rejection {
+                        id: id_of_malformed(raw),
+                        index,
+                        reason: RejectReason::MalformedEvent,
+                        detail: format!("not a valid event: {e}"),
+                    });
+                    continue;
+                }
+            };
             let reject = |reason, detail: String| Rejection {
-                id: raw_id.clone(),
+                id: Some(event.id.clone().into_owned()),
                 index,
                 reason,
                 detail,
-            };
-            let event: ClientEvent = match serde_json::from_value(raw) {
-                Ok(e) => e,
-                Err(e) => {
-                    outcome.rejected.push(reject(
-                        RejectReason::MalformedEvent,
-                        format!("not a valid event: {e}"),
-                    ));
-                    continue;
-                }
             };
             if !seen.insert(event.id.clone()) {
                 outcome.rejected.push(reject(
@@ -153,7 +170,7 @@ impl<S: EventSink> Forwarder<S> {
                     match self.entry(&request.client, &event, topic, &payload) {
                         Ok(entry) => {
                             entries.push(entry);
-                            entry_index.push((event.id, index));
+                            entry_index.push(index);
                         }
                         Err(detail) => outcome
                             .rejected
@@ -163,9 +180,11 @@ impl<S: EventSink> Forwarder<S> {
                 Err((reason, detail)) => outcome.rejected.push(reject(reason, detail)),
             }
         }
+        drop(seen);
 
+        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
         let results = self.sink.publish(entries).await;
-        for ((id, index), result) in entry_index.into_iter().zip(results) {
+        for ((id, index), result) in ids.into_iter().zip(entry_index).zip(results) {
             match result {
                 Ok(()) => outcome.accepted.push(id),
                 Err(e) => outcome.rejected.push(Rejection {
@@ -194,6 +213,15 @@ impl<S: EventSink> Forwarder<S> {
             )
         })?;
         let spec = &topic.spec;
+        if event
+            .meta
+            .is_some_and(|m| !m.get().trim_start().starts_with('{'))
+        {
+            return Err((
+                RejectReason::MalformedEvent,
+                "meta: must be an object".to_owned(),
+            ));
+        }
         if spec.forwarding_policy == ForwardingPolicy::Deny {
             return Err((
                 RejectReason::TopicDenied,
@@ -228,9 +256,9 @@ impl<S: EventSink> Forwarder<S> {
                 ),
             ));
         }
-        let payload_bytes = serde_json::to_vec(&event.payload)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        // The payload as the client sent it: the size the limit is about, measured without
+        // re-serializing.
+        let payload_bytes = event.payload.get().len();
         if payload_bytes > self.config.max_payload_bytes {
             return Err((
                 RejectReason::PayloadTooLarge,
@@ -240,7 +268,9 @@ impl<S: EventSink> Forwarder<S> {
                 ),
             ));
         }
-        if let Some(violation) = topic.violation(&event.payload, &event.meta) {
+        let mut payload: Value = serde_json::from_str(event.payload.get())
+            .map_err(|e| (RejectReason::MalformedEvent, format!("payload: {e}")))?;
+        if let Some(violation) = topic.violation(&payload, event.meta) {
             return Err((RejectReason::SchemaViolation, violation));
         }
         if !topic.keeps_sample(&event.id) {
@@ -249,7 +279,7 @@ impl<S: EventSink> Forwarder<S> {
                 format!("topic '{}' forwards a sample of its events", spec.topic),
             ));
         }
-        let payload = crate::redact::redact(&event.payload, spec.redaction_hint.as_ref())
+        crate::redact::redact(&mut payload, spec.redaction_hint.as_ref())
             .map_err(|detail| (RejectReason::RedactionUnavailable, detail))?;
         Ok((topic, payload))
     }
@@ -276,10 +306,10 @@ impl<S: EventSink> Forwarder<S> {
             app_version: &client.app_version,
             client_ts: event.ts,
             payload,
-            meta: &event.meta,
+            meta: event.meta.unwrap_or(&EMPTY_OBJECT),
         };
         Ok(BusEntry {
-            id: event.id.clone(),
+            id: event.id.clone().into_owned(),
             event_bus_name: bus_name.to_owned(),
             source: INTERFACE_SOURCE.to_owned(),
             detail_type: topic.spec.topic.clone(),

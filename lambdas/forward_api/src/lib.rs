@@ -32,11 +32,12 @@ pub async fn handle<S: EventSink>(
     now_ms: i64,
 ) -> ApiGatewayV2httpResponse {
     let request_id = request.request_context.request_id.as_deref().unwrap_or("-");
-    let parsed = request::parse_body(
-        request.body.as_deref(),
-        request.is_base64_encoded,
-        forwarder.config().request,
-    );
+    let limits = forwarder.config().request;
+    let bytes = request::decode_body(request.body.as_deref(), request.is_base64_encoded, limits);
+    let parsed = bytes
+        .as_deref()
+        .map_err(Clone::clone)
+        .and_then(|bytes| request::parse_request(bytes, limits));
     match parsed {
         Ok(body) => {
             let total = body.events.len();

@@ -1,16 +1,20 @@
 //! The request envelope: body decoding and the request-level checks that answer 4xx.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use eventfabric_core::ClientInfo;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
-/// `POST /api/events/forward` body. Events stay raw here so one malformed event is rejected on
-/// its own instead of failing the request.
+/// `POST /api/events/forward` body. Events stay raw JSON slices of the body here, so one
+/// malformed event is rejected on its own instead of failing the request, and nothing is
+/// copied before it is checked.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ForwardRequest {
-    pub events: Vec<Value>,
+pub struct ForwardRequest<'a> {
+    #[serde(borrow)]
+    pub events: Vec<&'a RawValue>,
     pub client: ClientInfo,
 }
 
@@ -40,12 +44,12 @@ pub struct RequestLimits {
     pub max_events: usize,
 }
 
-/// Decodes and parses the body, enforcing the request limits.
-pub fn parse_body(
+/// The body as bytes (base64-decoded when API Gateway says so), within the size limit.
+pub fn decode_body(
     body: Option<&str>,
     is_base64: bool,
     limits: RequestLimits,
-) -> Result<ForwardRequest, RequestError> {
+) -> Result<Cow<'_, [u8]>, RequestError> {
     let body = body
         .filter(|b| !b.is_empty())
         .ok_or_else(|| RequestError::bad_request("request body is required"))?;
@@ -66,20 +70,30 @@ pub fn parse_body(
     if decoded_len_upper > limits.max_body_bytes + 3 {
         return Err(too_large(decoded_len_upper));
     }
-    let decoded;
-    let bytes = if is_base64 {
-        decoded = base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|e| {
-                RequestError::bad_request(format!("body is marked base64 but does not decode: {e}"))
-            })?;
-        decoded.as_slice()
+    let bytes: Cow<'_, [u8]> = if is_base64 {
+        Cow::Owned(
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .map_err(|e| {
+                    RequestError::bad_request(format!(
+                        "body is marked base64 but does not decode: {e}"
+                    ))
+                })?,
+        )
     } else {
-        body.as_bytes()
+        Cow::Borrowed(body.as_bytes())
     };
     if bytes.len() > limits.max_body_bytes {
         return Err(too_large(bytes.len()));
     }
+    Ok(bytes)
+}
+
+/// Parses a decoded body and checks the request-level rules.
+pub fn parse_request(
+    bytes: &[u8],
+    limits: RequestLimits,
+) -> Result<ForwardRequest<'_>, RequestError> {
     let request: ForwardRequest = serde_json::from_slice(bytes).map_err(|e| {
         RequestError::bad_request(format!("body is not a valid forward request: {e}"))
     })?;
@@ -119,14 +133,27 @@ mod tests {
     const CLIENT: &str =
         r#""client": {"appVersion": "1.2.3", "sessionId": "s1", "tabId": "t1", "nonce": "n"}"#;
 
+    /// Decode and parse, as the handler does; errors only.
+    fn parse_body(
+        body: Option<&str>,
+        is_base64: bool,
+        limits: RequestLimits,
+    ) -> Result<(), RequestError> {
+        parse_request(&decode_body(body, is_base64, limits)?, limits).map(drop)
+    }
+
     #[test]
     fn parses_plain_and_base64_bodies() {
         let body = format!(r#"{{"events": [{{"id": "e1"}}], {CLIENT}}}"#);
-        let plain = parse_body(Some(&body), false, LIMITS).unwrap();
-        let encoded = base64::engine::general_purpose::STANDARD.encode(&body);
-        let b64 = parse_body(Some(&encoded), true, LIMITS).unwrap();
-        assert_eq!(plain.events, b64.events);
+        let bytes = decode_body(Some(&body), false, LIMITS).unwrap();
+        let plain = parse_request(&bytes, LIMITS).unwrap();
+        assert_eq!(plain.events[0].get(), r#"{"id": "e1"}"#);
         assert_eq!(plain.client.session_id, "s1");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&body);
+        assert_eq!(
+            decode_body(Some(&encoded), true, LIMITS).unwrap(),
+            body.as_bytes()
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use eventfabric_registry::{ForwardingPolicy, Registry, TopicSpec};
 use jsonschema::Validator;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// A topic with its compiled validators.
@@ -18,12 +19,18 @@ pub struct CompiledTopic {
 
 impl CompiledTopic {
     /// The first schema violation of the payload or meta, as `at <JSON pointer>: <why>`.
-    pub fn violation(&self, payload: &Value, meta: &Map<String, Value>) -> Option<String> {
+    pub fn violation(&self, payload: &Value, meta: Option<&RawValue>) -> Option<String> {
         if let Err(e) = self.payload.validate(payload) {
             return Some(format!("at /payload{}: {e}", e.instance_path()));
         }
         if let Some(meta_validator) = &self.meta {
-            let meta = Value::Object(meta.clone());
+            let meta: Value = match meta {
+                Some(raw) => match serde_json::from_str(raw.get()) {
+                    Ok(v) => v,
+                    Err(e) => return Some(format!("at /meta: {e}")),
+                },
+                None => Value::Object(Map::new()),
+            };
             if let Err(e) = meta_validator.validate(&meta) {
                 return Some(format!("at /meta{}: {e}", e.instance_path()));
             }

@@ -236,8 +236,11 @@ async fn per_event_limits_reject_only_the_offender() {
         "session.summary.final",
         json!({"tenantId": "a", "conversationId": "c", "turns": 1, "summary": "x".repeat(4100)}),
     );
+    let mut bad_meta = event("meta", "session.lifecycle.started", ok());
+    bad_meta["meta"] = json!(["not", "an", "object"]);
     let (body, published) = forward(vec![
         event("fine", "session.lifecycle.started", ok()),
+        bad_meta,
         stale,
         future,
         old_major,
@@ -249,6 +252,7 @@ async fn per_event_limits_reject_only_the_offender() {
     assert_eq!(
         reasons(&body),
         vec![
+            ("meta".into(), "malformed_event".into()),
             ("stale".into(), "stale_event".into()),
             ("future".into(), "future_event".into()),
             ("v2".into(), "unsupported_schema_version".into()),

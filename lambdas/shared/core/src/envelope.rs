@@ -1,7 +1,10 @@
 //! The envelope browser sessions send and the detail that lands on the bus.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -15,17 +18,22 @@ pub struct ClientInfo {
     pub nonce: String,
 }
 
-/// One event as a session emits it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// One event as a session emits it, borrowed from the request body: strings are only copied
+/// when they contain escapes, and `payload`/`meta` stay raw JSON until a check needs them.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ClientEvent {
-    pub id: String,
+pub struct ClientEvent<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
     pub ts: Timestamp,
-    pub topic: String,
-    pub payload: Value,
-    #[serde(default)]
-    pub meta: Map<String, Value>,
-    pub schema_version: String,
+    #[serde(borrow)]
+    pub topic: Cow<'a, str>,
+    #[serde(borrow)]
+    pub payload: &'a RawValue,
+    #[serde(default, borrow)]
+    pub meta: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub schema_version: Cow<'a, str>,
 }
 
 /// A client timestamp in epoch milliseconds. Accepted as a number of milliseconds
@@ -55,25 +63,29 @@ impl Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<'a> {
-            Millis(i64),
-            Text(&'a str),
-            Owned(String),
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("epoch milliseconds or an RFC 3339 timestamp")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Timestamp, E> {
+                Ok(Timestamp(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Timestamp, E> {
+                i64::try_from(v)
+                    .map(Timestamp)
+                    .map_err(|_| E::custom(format!("{v} is out of range for a timestamp")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Timestamp, E> {
+                Timestamp::parse_rfc3339(v).ok_or_else(|| {
+                    E::custom(format!(
+                        "'{v}' is not an RFC 3339 timestamp or epoch milliseconds"
+                    ))
+                })
+            }
         }
-        let parse = |s: &str| {
-            Timestamp::parse_rfc3339(s).ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "'{s}' is not an RFC 3339 timestamp or epoch milliseconds"
-                ))
-            })
-        };
-        match Raw::deserialize(d)? {
-            Raw::Millis(ms) => Ok(Timestamp(ms)),
-            Raw::Text(s) => parse(s),
-            Raw::Owned(s) => parse(&s),
-        }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -85,7 +97,7 @@ impl Serialize for Timestamp {
 
 /// The `detail` of a forwarded event on the bus. Consumers rely on this shape: change it only
 /// with a new version of the consumer contract.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ForwardedDetail<'a> {
     pub id: &'a str,
@@ -99,7 +111,8 @@ pub struct ForwardedDetail<'a> {
     pub app_version: &'a str,
     pub client_ts: Timestamp,
     pub payload: &'a Value,
-    pub meta: &'a Map<String, Value>,
+    /// The client's meta object as sent (`{}` when absent).
+    pub meta: &'a RawValue,
 }
 
 #[cfg(test)]
@@ -121,10 +134,20 @@ mod tests {
     }
 
     #[test]
+    fn client_events_borrow_from_the_body() {
+        let text = r#"{"id": "e\"1", "ts": "2023-11-14T22:13:20Z", "topic": "a.b", "payload": {"k": [1, 2]}, "schemaVersion": "1.0.0"}"#;
+        let event: ClientEvent = serde_json::from_str(text).unwrap();
+        assert_eq!(event.id, "e\"1");
+        assert!(matches!(event.topic, Cow::Borrowed("a.b")));
+        assert_eq!(event.payload.get(), r#"{"k": [1, 2]}"#);
+        assert!(event.meta.is_none());
+    }
+
+    #[test]
     fn client_events_reject_unknown_fields() {
-        let err = serde_json::from_value::<ClientEvent>(json!({
-            "id": "e1", "ts": 1, "topic": "a.b", "payload": {}, "schemaVersion": "1.0.0", "extra": 1
-        }))
+        let err = serde_json::from_str::<ClientEvent>(
+            r#"{"id": "e1", "ts": 1, "topic": "a.b", "payload": {}, "schemaVersion": "1.0.0", "extra": 1}"#,
+        )
         .unwrap_err();
         assert!(err.to_string().contains("extra"), "{err}");
     }
