@@ -18,6 +18,14 @@ use crate::topics::{CompiledTopic, CompiledTopics, semver_major};
 static EMPTY_OBJECT: LazyLock<Box<RawValue>> =
     LazyLock::new(|| RawValue::from_string("{}".to_owned()).expect("valid JSON"));
 
+/// Serializes a detail into a buffer sized for it up front (the payload plus the envelope
+/// fields), instead of growing a String by doubling.
+fn encode_detail(detail: &ForwardedDetail<'_>, payload_len: usize) -> Result<String, String> {
+    let mut buffer = Vec::with_capacity(payload_len + detail.meta.get().len() + 320);
+    serde_json::to_writer(&mut buffer, detail).map_err(|e| format!("cannot encode detail: {e}"))?;
+    String::from_utf8(buffer).map_err(|e| format!("cannot encode detail: {e}"))
+}
+
 /// The id of an event that is not a valid envelope, if it has a string one.
 fn id_of_malformed(raw: &RawValue) -> Option<String> {
     #[derive(serde::Deserialize)]
@@ -314,8 +322,7 @@ impl<S: EventSink> Forwarder<S> {
             source: INTERFACE_SOURCE.to_owned(),
             detail_type: topic.spec.topic.clone(),
             time_millis: Some(event.ts.millis()),
-            detail: serde_json::to_string(&detail)
-                .map_err(|e| format!("cannot encode detail: {e}"))?,
+            detail: encode_detail(&detail, event.payload.get().len())?,
         })
     }
 }

@@ -24,10 +24,14 @@ fn remove_pointer(value: &mut Value, pointer: &str) {
     let Some((parent, last)) = pointer.rsplit_once('/') else {
         return;
     };
-    let key = last.replace("~1", "/").replace("~0", "~");
+    let key: std::borrow::Cow<'_, str> = if last.contains('~') {
+        last.replace("~1", "/").replace("~0", "~").into()
+    } else {
+        last.into()
+    };
     match value.pointer_mut(parent) {
         Some(Value::Object(map)) => {
-            map.remove(&key);
+            map.remove(key.as_ref());
         }
         Some(Value::Array(items)) => {
             if let Ok(i) = key.parse::<usize>() {
