@@ -17,30 +17,57 @@ use libfuzzer_sys::fuzz_target;
 
 const NOW: i64 = 1_767_225_600_000;
 
-static TOPICS: LazyLock<Registry> = LazyLock::new(|| Registry::embedded().expect("registry"));
+/// Built once: compiling the schemas for every input held the fuzzer to ~430 execs/s.
+static FORWARDER: LazyLock<Forwarder<MemorySink>> = LazyLock::new(|| {
+    let topics =
+        CompiledTopics::compile(&Registry::embedded().expect("registry")).expect("compile");
+    Forwarder::new(
+        topics,
+        MemorySink::new(),
+        ForwardConfig::with_buses("session-bus", None),
+    )
+});
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+});
 
 fuzz_target!(|data: &[u8]| {
     // API Gateway hands the function a string body.
-    let Ok(body) = std::str::from_utf8(data) else { return };
-    let forwarder = Forwarder::new(
-        CompiledTopics::compile(&TOPICS).expect("compile"),
-        MemorySink::new(),
-        ForwardConfig::with_buses("session-bus", None),
-    );
+    let Ok(body) = std::str::from_utf8(data) else {
+        return;
+    };
+    let forwarder = &*FORWARDER;
     let limits = forwarder.config().request;
-    let Ok(bytes) = decode_body(Some(body), false, limits) else { return };
-    let Ok(request) = parse_request(&bytes, limits) else { return };
+    let Ok(bytes) = decode_body(Some(body), false, limits) else {
+        return;
+    };
+    let Ok(request) = parse_request(&bytes, limits) else {
+        return;
+    };
     let events = request.events.len();
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let outcome = runtime.block_on(forwarder.forward(request, NOW));
+    let outcome = RUNTIME.block_on(forwarder.forward(request, NOW));
 
-    assert_eq!(outcome.accepted.len() + outcome.rejected.len(), events, "an event was lost or doubled");
+    assert_eq!(
+        outcome.accepted.len() + outcome.rejected.len(),
+        events,
+        "an event was lost or doubled"
+    );
     let indexes: HashSet<usize> = outcome.rejected.iter().map(|r| r.index).collect();
-    assert_eq!(indexes.len(), outcome.rejected.len(), "an event was rejected twice");
+    assert_eq!(
+        indexes.len(),
+        outcome.rejected.len(),
+        "an event was rejected twice"
+    );
     assert!(indexes.iter().all(|&i| i < events));
     let accepted: HashSet<&String> = outcome.accepted.iter().collect();
-    assert_eq!(accepted.len(), outcome.accepted.len(), "an id was accepted twice");
-    let published = forwarder.sink().published();
+    assert_eq!(
+        accepted.len(),
+        outcome.accepted.len(),
+        "an id was accepted twice"
+    );
+    let published = forwarder.sink().take();
     assert_eq!(published.len(), outcome.accepted.len());
     assert!(published.iter().all(|e| accepted.contains(&e.id)));
 });

@@ -56,6 +56,11 @@ impl MemorySink {
     pub fn published(&self) -> Vec<BusEntry> {
         self.published.lock().expect("memory sink lock").clone()
     }
+
+    /// Returns what was published so far and forgets it.
+    pub fn take(&self) -> Vec<BusEntry> {
+        std::mem::take(&mut *self.published.lock().expect("memory sink lock"))
+    }
 }
 
 impl EventSink for MemorySink {
