@@ -39,6 +39,11 @@ export function forwardedTopics(registry: RegistryManifest, bus: BusName): strin
   return registry.topics.filter((t) => t.forwarded && t.bus === bus).map((t) => t.topic);
 }
 
+/** Forwarded topics of `bus` flagged `archive` (regulated: kept in an EventBridge Archive). */
+export function archivedTopics(registry: RegistryManifest, bus: BusName): string[] {
+  return registry.topics.filter((t) => t.forwarded && t.archive && t.bus === bus).map((t) => t.topic);
+}
+
 export interface InterfacePatternOptions {
   /** Only these topics (default: every topic forwarded to the bus). */
   readonly topics?: string[];

@@ -25,6 +25,7 @@ export class EventFabricStage extends Stage {
       description: `eventfabric ${config.name}: buses, queues, keys (stateful)`,
       terminationProtection: config.name === 'prod',
       config,
+      registry,
       tags,
     });
     this.stateless = new StatelessStack(this, 'Stateless', {

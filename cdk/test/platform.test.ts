@@ -6,7 +6,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { buildApp } from '../lib/app';
-import { forwardedTopics, interfacePattern, loadRegistry } from '../lib/registry';
+import { archivedTopics, forwardedTopics, interfacePattern, loadRegistry } from '../lib/registry';
 
 const cdkContext = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')).context;
 
@@ -98,6 +98,21 @@ describe('routing', () => {
       detail: { tenantId: ['acme'] },
     });
     assert.throws(() => interfacePattern(registry, 'session', { topics: ['debug.console.captured'] }), /not forwarded/);
+  });
+});
+
+describe('archive', () => {
+  test('only topics flagged archive are archived, encrypted with the platform key, retention per env', () => {
+    const registry = loadRegistry();
+    const archived = archivedTopics(registry, 'session').sort();
+    assert.deepEqual(archived, ['moderation.message.flagged', 'session.summary.final']);
+    dev.stateful.hasResourceProperties('AWS::Events::Archive', {
+      ArchiveName: 'eventfabric-dev-session-archive',
+      EventPattern: { source: ['nia.interface'], 'detail-type': archived },
+      RetentionDays: 7,
+      KmsKeyIdentifier: Match.anyValue(),
+    });
+    synth('prod').stateful.hasResourceProperties('AWS::Events::Archive', { RetentionDays: 365 });
   });
 });
 

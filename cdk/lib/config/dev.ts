@@ -11,5 +11,6 @@ export const dev: EnvConfig = {
   alarms: { dlqDepthThreshold: 1 },
   edgeApi: { throttleRatePerSec: 50, throttleBurst: 100, corsOrigins: ['http://localhost:3000'] },
   forwardFunction: { memoryMb: 256, timeoutSeconds: 10 },
+  archiveRetentionDays: 7,
   ruleTargets: { retryAttempts: 3, maxEventAgeMinutes: 60 },
 };

@@ -12,5 +12,6 @@ export const prod: EnvConfig = {
   alarms: { dlqDepthThreshold: 1 },
   edgeApi: { throttleRatePerSec: 2000, throttleBurst: 4000, corsOrigins: ['https://app.example.com'] },
   forwardFunction: { memoryMb: 512, timeoutSeconds: 10 },
+  archiveRetentionDays: 365,
   ruleTargets: { retryAttempts: 185, maxEventAgeMinutes: 24 * 60 },
 };

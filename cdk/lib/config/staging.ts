@@ -11,5 +11,6 @@ export const staging: EnvConfig = {
   alarms: { dlqDepthThreshold: 1 },
   edgeApi: { throttleRatePerSec: 200, throttleBurst: 400, corsOrigins: ['https://staging.app.example.com'] },
   forwardFunction: { memoryMb: 512, timeoutSeconds: 10 },
+  archiveRetentionDays: 30,
   ruleTargets: { retryAttempts: 8, maxEventAgeMinutes: 6 * 60 },
 };

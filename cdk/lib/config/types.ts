@@ -36,6 +36,8 @@ export interface EnvConfig {
     readonly memoryMb: number;
     readonly timeoutSeconds: number;
   };
+  /** How long the EventBridge Archive keeps events of topics flagged `archive`. */
+  readonly archiveRetentionDays: number;
   /** Retries and maximum age for EventBridge deliveries to a rule target before its DLQ. */
   readonly ruleTargets: {
     readonly retryAttempts: number;

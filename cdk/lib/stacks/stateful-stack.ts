@@ -1,4 +1,4 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -8,9 +8,11 @@ import type { Construct } from 'constructs';
 import type { EnvConfig } from '../config';
 import { ConsumerInbox } from '../constructs/consumer-inbox';
 import { resourceName } from '../naming';
+import { archivedTopics, type RegistryManifest } from '../registry';
 
 export interface StatefulStackProps extends StackProps {
   readonly config: EnvConfig;
+  readonly registry: RegistryManifest;
 }
 
 /** Names of the consumers fed from the session bus, shared with the stateless stack. */
@@ -26,10 +28,12 @@ export class StatefulStack extends Stack {
   readonly sessionBus: events.EventBus;
   readonly analyticsBus: events.EventBus;
   readonly sessionConsumer: ConsumerInbox;
+  /** Events of the registry's `archive` topics, replayable; absent when no topic is flagged. */
+  readonly sessionArchive?: events.Archive;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
-    const { config } = props;
+    const { config, registry } = props;
     const name = (...parts: string[]) => resourceName(config.name, ...parts);
 
     this.key = new kms.Key(this, 'PlatformKey', {
@@ -73,6 +77,18 @@ export class StatefulStack extends Stack {
     });
     for (const bus of [this.sessionBus, this.analyticsBus]) {
       bus.applyRemovalPolicy(config.removalPolicy);
+    }
+
+    const archived = archivedTopics(registry, 'session');
+    if (archived.length > 0) {
+      this.sessionArchive = new events.Archive(this, 'SessionArchive', {
+        archiveName: name('session-archive'),
+        description: `Regulated interface topics, kept ${config.archiveRetentionDays} days for audit and replay`,
+        sourceEventBus: this.sessionBus,
+        eventPattern: { source: [registry.source], detailType: [...archived].sort() },
+        retention: Duration.days(config.archiveRetentionDays),
+        kmsKey: this.key,
+      });
     }
 
     this.sessionConsumer = new ConsumerInbox(this, 'SessionConsumer', {

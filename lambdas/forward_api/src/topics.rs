@@ -1,8 +1,6 @@
 //! The registry compiled for the hot path: one JSON Schema validator per topic, built once at
 //! start-up, looked up by topic name or alias.
 
-use std::collections::HashMap;
-
 use eventfabric_registry::{ForwardingPolicy, Registry, TopicSpec};
 use jsonschema::Validator;
 use serde_json::value::RawValue;
@@ -64,10 +62,11 @@ fn sample_hash(bytes: &[u8]) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Every topic of the registry, compiled.
+/// Every topic of the registry, compiled; names and aliases resolve through the registry's own
+/// index, into a table in the registry's order.
 pub struct CompiledTopics {
+    registry: Registry,
     topics: Vec<CompiledTopic>,
-    by_name: HashMap<String, usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,40 +79,37 @@ pub struct CompileError {
 
 impl CompiledTopics {
     pub fn compile(registry: &Registry) -> Result<Self, CompileError> {
-        let mut topics = Vec::with_capacity(registry.topics().len());
-        let mut by_name = HashMap::new();
-        for spec in registry.topics() {
-            let compile = |schema: &Value, which| {
-                jsonschema::validator_for(schema).map_err(|e| CompileError {
-                    topic: spec.topic.clone(),
-                    which,
-                    message: e.to_string(),
+        let topics = registry
+            .topics()
+            .iter()
+            .map(|spec| {
+                let compile = |schema: &Value, which| {
+                    jsonschema::validator_for(schema).map_err(|e| CompileError {
+                        topic: spec.topic.clone(),
+                        which,
+                        message: e.to_string(),
+                    })
+                };
+                Ok(CompiledTopic {
+                    spec: spec.clone(),
+                    major: semver_major(&spec.version).unwrap_or(0),
+                    payload: compile(&spec.payload_schema, "payload")?,
+                    meta: spec
+                        .meta_schema
+                        .as_ref()
+                        .map(|s| compile(s, "meta"))
+                        .transpose()?,
                 })
-            };
-            let payload = compile(&spec.payload_schema, "payload")?;
-            let meta = spec
-                .meta_schema
-                .as_ref()
-                .map(|s| compile(s, "meta"))
-                .transpose()?;
-            let major = semver_major(&spec.version).unwrap_or(0);
-            let index = topics.len();
-            by_name.insert(spec.topic.clone(), index);
-            for alias in &spec.aliases {
-                by_name.insert(alias.clone(), index);
-            }
-            topics.push(CompiledTopic {
-                spec: spec.clone(),
-                major,
-                payload,
-                meta,
-            });
-        }
-        Ok(Self { topics, by_name })
+            })
+            .collect::<Result<_, CompileError>>()?;
+        Ok(Self {
+            registry: registry.clone(),
+            topics,
+        })
     }
 
     pub fn resolve(&self, name: &str) -> Option<&CompiledTopic> {
-        self.by_name.get(name).map(|&i| &self.topics[i])
+        self.registry.resolve_index(name).map(|i| &self.topics[i])
     }
 }
 

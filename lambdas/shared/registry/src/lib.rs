@@ -83,7 +83,13 @@ impl Registry {
 
     /// The topic a name or alias refers to.
     pub fn resolve(&self, name: &str) -> Option<&TopicSpec> {
-        self.by_name.get(name).map(|&i| &self.topics[i])
+        self.resolve_index(name).map(|i| &self.topics[i])
+    }
+
+    /// The position in [`Registry::topics`] of the topic a name or alias refers to, for callers
+    /// that keep per-topic data in a parallel table.
+    pub fn resolve_index(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
     }
 
     /// All topics, sorted by name.
