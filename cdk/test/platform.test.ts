@@ -6,6 +6,8 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { buildApp } from '../lib/app';
+import { envConfig } from '../lib/config';
+import { EventFabricStage } from '../lib/stage';
 import { archivedTopics, forwardedTopics, interfacePattern, loadRegistry } from '../lib/registry';
 
 const cdkContext = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')).context;
@@ -67,6 +69,29 @@ describe('forward function', () => {
 });
 
 describe('routing', () => {
+  test('a topic on the analytics bus gives the function that bus, and only then', () => {
+    const registry = loadRegistry();
+    const withAnalytics = {
+      ...registry,
+      topics: registry.topics.map((t) => (t.topic === 'ui.interaction.sampled' ? { ...t, bus: 'analytics' as const } : t)),
+    };
+    const app = new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [] } });
+    const stage = new EventFabricStage(app, 'Test', { config: envConfig('dev'), registry: withAnalytics });
+    const template = Template.fromStack(stage.stateless);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ ANALYTICS_BUS_NAME: Match.anyValue() }) },
+    });
+    const resources = statements(template, 'AWS::IAM::Policy')
+      .filter((st) => st.Action === 'events:PutEvents')
+      .flatMap((st) => ([] as unknown[]).concat(st.Resource).map((r) => JSON.stringify(r)));
+    assert.equal(resources.length, 2, resources.join(' '));
+    assert.ok(resources.some((r) => /SessionBus/.test(r)));
+    assert.ok(resources.some((r) => /AnalyticsBus/.test(r)));
+    // The dev app as committed has no analytics topic: no analytics grant, no variable.
+    const devFunction = Object.values(dev.stateless.findResources('AWS::Lambda::Function'))[0];
+    assert.equal(devFunction.Properties.Environment.Variables.ANALYTICS_BUS_NAME, undefined);
+  });
+
   const registry = loadRegistry();
 
   test('the consumer rule pattern is generated from the registry', () => {

@@ -8,7 +8,7 @@ import type { EnvConfig } from '../config';
 import { BusRuleToQueue } from '../constructs/bus-rule-to-queue';
 import { RustFunction } from '../constructs/rust-function';
 import { resourceName } from '../naming';
-import { interfacePattern, type RegistryManifest } from '../registry';
+import { forwardedTopics, interfacePattern, type RegistryManifest } from '../registry';
 import type { StatefulStack } from './stateful-stack';
 
 export interface StatelessStackProps extends StackProps {
@@ -26,6 +26,9 @@ export class StatelessStack extends Stack {
     super(scope, id, props);
     const { config, stateful, registry } = props;
     const name = (...parts: string[]) => resourceName(config.name, ...parts);
+    // The function publishes each topic to its registry `bus`: it gets the name of, and
+    // events:PutEvents on, the analytics bus only if some forwarded topic goes there.
+    const usesAnalytics = forwardedTopics(registry, 'analytics').length > 0;
 
     this.forwardFunction = new RustFunction(this, 'ForwardFunction', {
       binary: 'forward-api',
@@ -34,12 +37,18 @@ export class StatelessStack extends Stack {
       description: 'POST /api/events/forward: validate browser session events and put them on the session bus',
       memoryMb: config.forwardFunction.memoryMb,
       timeout: Duration.seconds(config.forwardFunction.timeoutSeconds),
-      environment: { SESSION_BUS_NAME: stateful.sessionBus.eventBusName },
+      environment: {
+        SESSION_BUS_NAME: stateful.sessionBus.eventBusName,
+        ...(usesAnalytics ? { ANALYTICS_BUS_NAME: stateful.analyticsBus.eventBusName } : {}),
+      },
       logRetention: config.logRetention,
       removalPolicy: config.removalPolicy,
     });
-    // events:PutEvents on the session bus ARN, nothing else.
+    // events:PutEvents on the bus ARNs it publishes to, nothing else.
     stateful.sessionBus.grantPutEventsTo(this.forwardFunction.function);
+    if (usesAnalytics) {
+      stateful.analyticsBus.grantPutEventsTo(this.forwardFunction.function);
+    }
     Validations.of(this.forwardFunction.function).acknowledge({
       id: 'Serverless-LambdaDLQ',
       reason: 'Invoked synchronously by API Gateway only; the caller gets the error, there is no async event to dead-letter.',
