@@ -1,5 +1,6 @@
 //! Bus entries and how they are packed into PutEvents calls.
 
+use std::borrow::Borrow;
 use std::ops::Range;
 
 /// PutEvents takes at most this many entries per call.
@@ -32,12 +33,12 @@ impl BusEntry {
 
 /// Splits entries, in order, into contiguous ranges that each fit one PutEvents call.
 /// An entry too large for any call gets a range of its own, for the caller to reject.
-pub fn batches(entries: &[BusEntry]) -> Vec<Range<usize>> {
+pub fn batches<E: Borrow<BusEntry>>(entries: &[E]) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut bytes = 0;
     for (i, entry) in entries.iter().enumerate() {
-        let size = entry.size();
+        let size = entry.borrow().size();
         let full = i - start == MAX_ENTRIES_PER_CALL || bytes + size > MAX_REQUEST_BYTES;
         if i > start && full {
             out.push(start..i);
@@ -79,7 +80,7 @@ mod tests {
     fn at_most_ten_entries_per_call() {
         let entries: Vec<_> = (0..23).map(|_| entry(10)).collect();
         assert_eq!(batches(&entries), vec![0..10, 10..20, 20..23]);
-        assert_eq!(batches(&[]), Vec::<Range<usize>>::new());
+        assert_eq!(batches::<BusEntry>(&[]), Vec::<Range<usize>>::new());
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub struct CallError {
 pub trait PutEventsApi: Send + Sync {
     fn put_events(
         &self,
-        batch: &[BusEntry],
+        batch: &[&BusEntry],
     ) -> impl Future<Output = Result<Vec<EntryResult>, CallError>> + Send;
 }
 
@@ -110,8 +110,8 @@ impl<A: PutEventsApi> EventSink for EventBridgeSink<A> {
                 tokio::time::sleep(self.retry.delay(attempt - 1)).await;
             }
             attempt += 1;
-            let batch_entries: Vec<BusEntry> =
-                pending.iter().map(|&i| entries[i].clone()).collect();
+            // References, not copies: details can be up to 256 KB per call.
+            let batch_entries: Vec<&BusEntry> = pending.iter().map(|&i| &entries[i]).collect();
             let mut still_pending = Vec::new();
             for range in batches(&batch_entries) {
                 let indices = &pending[range.clone()];
@@ -195,7 +195,7 @@ impl EventBridgeApi {
 }
 
 impl PutEventsApi for EventBridgeApi {
-    async fn put_events(&self, batch: &[BusEntry]) -> Result<Vec<EntryResult>, CallError> {
+    async fn put_events(&self, batch: &[&BusEntry]) -> Result<Vec<EntryResult>, CallError> {
         let request_entries = batch
             .iter()
             .map(|e| {
@@ -274,7 +274,7 @@ mod tests {
     }
 
     impl PutEventsApi for ScriptedApi {
-        async fn put_events(&self, batch: &[BusEntry]) -> Result<Vec<EntryResult>, CallError> {
+        async fn put_events(&self, batch: &[&BusEntry]) -> Result<Vec<EntryResult>, CallError> {
             assert!(batch.len() <= 10, "a call carried {} entries", batch.len());
             self.calls
                 .lock()
