@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Creates the dev session bus, the session consumer queue and the consumer rule (its pattern
-taken from the synthesized dev template) in a running moto server, for local runs:
+taken from the synthesized dev template), the forward state table (its key schema and TTL from
+the template) and the session token secret (the local-only value the fixture's token is signed
+with) in a running moto server, for local runs:
 
     moto_server -H 127.0.0.1 -p 5000 &
     python3 scripts/local_moto.py http://127.0.0.1:5000 [cdk/cdk.out]
@@ -16,6 +18,17 @@ import boto3
 
 BUS = "eventfabric-dev-session"
 RULE = "eventfabric-dev-session-consumer"
+TABLE = "eventfabric-dev-forward-state"
+SECRET = "eventfabric-dev-session-token-secret"
+LOCAL_SECRET = "eventfabric-local-only-session-secret-0001"
+
+
+def state_table(outdir: pathlib.Path) -> dict:
+    for template in sorted(outdir.glob("assembly-Dev/*Stateful*.template.json")):
+        for resource in json.loads(template.read_text())["Resources"].values():
+            if resource["Type"] == "AWS::DynamoDB::Table" and resource["Properties"].get("TableName") == TABLE:
+                return resource["Properties"]
+    sys.exit(f"no {TABLE} table under {outdir}: run scripts/synth.sh dev first")
 
 
 def consumer_pattern(outdir: pathlib.Path) -> str:
@@ -37,6 +50,16 @@ def main() -> None:
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_rule(Name=RULE, EventBusName=BUS, EventPattern=consumer_pattern(outdir))
     events.put_targets(Rule=RULE, EventBusName=BUS, Targets=[{"Id": "consumer", "Arn": arn}])
+    table = state_table(outdir)
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=table["KeySchema"],
+        AttributeDefinitions=table["AttributeDefinitions"],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification=table["TimeToLiveSpecification"])
+    session.client("secretsmanager", endpoint_url=endpoint).create_secret(Name=SECRET, SecretString=LOCAL_SECRET)
     print(url)
 
 

@@ -12,20 +12,23 @@ use std::sync::LazyLock;
 use eventfabric_core::MemorySink;
 use eventfabric_registry::Registry;
 use forward_api::request::{decode_body, parse_request};
-use forward_api::{CompiledTopics, ForwardConfig, Forwarder};
+use forward_api::state::Stateless;
+use forward_api::{CompiledTopics, ForwardConfig, Forwarder, Redactor};
 use libfuzzer_sys::fuzz_target;
 
 const NOW: i64 = 1_767_225_600_000;
 
 /// Built once: compiling the schemas for every input held the fuzzer to ~430 execs/s.
-static FORWARDER: LazyLock<Forwarder<MemorySink>> = LazyLock::new(|| {
+static FORWARDER: LazyLock<Forwarder<MemorySink, Stateless>> = LazyLock::new(|| {
     let topics =
         CompiledTopics::compile(&Registry::embedded().expect("registry")).expect("compile");
     Forwarder::new(
         topics,
         MemorySink::new(),
+        Stateless,
         ForwardConfig::with_buses("session-bus", None),
     )
+    .with_redactor(Redactor::from_secret(b"fuzzing-secret-of-at-least-32-bytes"))
 });
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_current_thread()

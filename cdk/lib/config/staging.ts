@@ -10,7 +10,7 @@ export const staging: EnvConfig = {
   queues: { retentionDays: 7, maxReceiveCount: 5 },
   alarms: { dlqDepthThreshold: 1 },
   edgeApi: { throttleRatePerSec: 200, throttleBurst: 400, corsOrigins: ['https://staging.app.example.com'] },
-  forwardFunction: { memoryMb: 512, timeoutSeconds: 10 },
+  forwardFunction: { memoryMb: 512, timeoutSeconds: 10, quotaEventsPerMinute: 600, forwardFailuresAlarmThreshold: 1 },
   archiveRetentionDays: 30,
   ruleTargets: { retryAttempts: 8, maxEventAgeMinutes: 6 * 60 },
 };

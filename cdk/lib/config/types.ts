@@ -35,6 +35,10 @@ export interface EnvConfig {
   readonly forwardFunction: {
     readonly memoryMb: number;
     readonly timeoutSeconds: number;
+    /** Events one browser session may forward per minute (fixed window; 429 beyond). */
+    readonly quotaEventsPerMinute: number;
+    /** Events refused because the bus did not take them, per 5 minutes, at which the alarm fires. */
+    readonly forwardFailuresAlarmThreshold: number;
   };
   /** How long the EventBridge Archive keeps events of topics flagged `archive`. */
   readonly archiveRetentionDays: number;

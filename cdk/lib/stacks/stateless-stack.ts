@@ -1,6 +1,9 @@
 import { Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -16,6 +19,9 @@ export interface StatelessStackProps extends StackProps {
   readonly stateful: StatefulStack;
   readonly registry: RegistryManifest;
 }
+
+/** The CloudWatch namespace of the functions' EMF metrics. */
+export const METRICS_NAMESPACE = 'eventfabric';
 
 /** What can be replaced at will: functions, rules and APIs. */
 export class StatelessStack extends Stack {
@@ -40,6 +46,11 @@ export class StatelessStack extends Stack {
       environment: {
         SESSION_BUS_NAME: stateful.sessionBus.eventBusName,
         ...(usesAnalytics ? { ANALYTICS_BUS_NAME: stateful.analyticsBus.eventBusName } : {}),
+        // The ARN only: the function reads the value from Secrets Manager at start-up.
+        SESSION_SECRET_ARN: stateful.sessionSecret.secretArn,
+        STATE_TABLE_NAME: stateful.forwardState.tableName,
+        QUOTA_EVENTS_PER_MINUTE: String(config.forwardFunction.quotaEventsPerMinute),
+        METRICS_NAMESPACE: METRICS_NAMESPACE,
       },
       logRetention: config.logRetention,
       removalPolicy: config.removalPolicy,
@@ -49,6 +60,55 @@ export class StatelessStack extends Stack {
     if (usesAnalytics) {
       stateful.analyticsBus.grantPutEventsTo(this.forwardFunction.function);
     }
+    // The signing secret and the three item writes the quota and idempotency need, on their ARNs;
+    // the platform key only through those two services. Written on the role: the grant helpers
+    // would put this role into the key policy of the stateful stack, a dependency cycle.
+    const fn = this.forwardFunction.function;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadSessionSecret',
+        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+        resources: [stateful.sessionSecret.secretArn],
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteForwardState',
+        actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        resources: [stateful.forwardState.tableArn],
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'UsePlatformKeyThroughSecretsAndState',
+        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        resources: [stateful.key.keyArn],
+        conditions: {
+          StringEquals: {
+            'kms:ViaService': [`secretsmanager.${this.region}.amazonaws.com`, `dynamodb.${this.region}.amazonaws.com`],
+          },
+        },
+      }),
+    );
+
+    // Events every check accepted but the bus did not take: the client was told (publish_failed)
+    // and may retry, but a steady rate means the bus or the permissions are broken.
+    const forwardFailures = new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName: 'ForwardFailures',
+      dimensionsMap: { function: 'forward-api' },
+      statistic: cloudwatch.Stats.SUM,
+      period: Duration.minutes(5),
+    });
+    const failuresAlarm = forwardFailures.createAlarm(this, 'ForwardFailuresAlarm', {
+      alarmName: name('forward-failures'),
+      alarmDescription: 'Valid interface events the session/analytics bus refused after retries (reported to clients as publish_failed)',
+      threshold: config.forwardFunction.forwardFailuresAlarmThreshold,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    failuresAlarm.addAlarmAction(new actions.SnsAction(stateful.alarmTopic));
     Validations.of(this.forwardFunction.function).acknowledge({
       id: 'Serverless-LambdaDLQ',
       reason: 'Invoked synchronously by API Gateway only; the caller gets the error, there is no async event to dead-letter.',
@@ -102,8 +162,8 @@ export class StatelessStack extends Stack {
       Validations.of(route).acknowledge({
         id: 'AwsSolutions-APIG4',
         reason:
-          'Not yet authorized: the signed session token check in the forward function is tracked as issue #3. ' +
-          'Until then the route is protected only by stage throttling and per-event validation.',
+          'Authorized inside the function: every request needs an HS256 session token bound to its sessionId ' +
+          '(401/403 before any event is read). A Lambda authorizer would add a second cold start and invocation per request for the same check.',
       });
     }
 

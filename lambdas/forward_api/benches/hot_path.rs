@@ -1,6 +1,7 @@
 //! The forward hot path: parse a 10-event request, validate each event against its compiled
-//! schema, redact, and map the survivors to PutEvents entries. Publishing is a no-op sink, so
-//! this measures our code, not the network.
+//! schema, redact (drop and keyed hash), and map the survivors to PutEvents entries. Publishing
+//! is a no-op sink and there is no quota/idempotency store, so this measures our code, not the
+//! network.
 //!
 //!     cargo bench -p forward-api --bench hot_path
 //!
@@ -12,7 +13,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use eventfabric_core::{BusEntry, EventSink, PublishError};
 use eventfabric_registry::Registry;
 use forward_api::request::{RequestLimits, parse_request};
-use forward_api::{CompiledTopics, ForwardConfig, Forwarder};
+use forward_api::state::Stateless;
+use forward_api::{CompiledTopics, ForwardConfig, Forwarder, Redactor};
 use serde_json::json;
 
 const NOW: i64 = 1_767_225_600_000;
@@ -64,8 +66,12 @@ fn hot_path(c: &mut Criterion) {
     let forwarder = Forwarder::new(
         topics,
         DiscardSink,
+        Stateless,
         ForwardConfig::with_buses("session-bus", None),
-    );
+    )
+    .with_redactor(Redactor::from_secret(
+        b"benchmark-secret-of-at-least-32-bytes",
+    ));
     let body = request_body();
     let limits = RequestLimits {
         max_body_bytes: 256 * 1024,

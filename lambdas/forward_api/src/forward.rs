@@ -12,7 +12,9 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::redact::Redactor;
 use crate::request::{ForwardRequest, RequestLimits};
+use crate::state::{Claim, SessionState};
 use crate::topics::{CompiledTopic, CompiledTopics, semver_major};
 
 static EMPTY_OBJECT: LazyLock<Box<RawValue>> =
@@ -45,6 +47,10 @@ pub enum RejectReason {
     MalformedEvent,
     /// The same event id appears twice in one request.
     DuplicateEvent,
+    /// The session already forwarded an event with this id within the idempotency window (2
+    /// minutes): it is not sent again. A client retrying after a lost answer gets this for the
+    /// events that did go through.
+    AlreadyForwarded,
     UnknownTopic,
     /// The topic's forwarding policy is `deny`.
     TopicDenied,
@@ -62,6 +68,43 @@ pub enum RejectReason {
     RedactionUnavailable,
     /// Accepted by every check but not published (bus refused or retries ran out).
     PublishFailed,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 13] = [
+        Self::MalformedEvent,
+        Self::DuplicateEvent,
+        Self::AlreadyForwarded,
+        Self::UnknownTopic,
+        Self::TopicDenied,
+        Self::UnsupportedSchemaVersion,
+        Self::SchemaViolation,
+        Self::PayloadTooLarge,
+        Self::StaleEvent,
+        Self::FutureEvent,
+        Self::SampledOut,
+        Self::RedactionUnavailable,
+        Self::PublishFailed,
+    ];
+
+    /// The wire name (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedEvent => "malformed_event",
+            Self::DuplicateEvent => "duplicate_event",
+            Self::AlreadyForwarded => "already_forwarded",
+            Self::UnknownTopic => "unknown_topic",
+            Self::TopicDenied => "topic_denied",
+            Self::UnsupportedSchemaVersion => "unsupported_schema_version",
+            Self::SchemaViolation => "schema_violation",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::StaleEvent => "stale_event",
+            Self::FutureEvent => "future_event",
+            Self::SampledOut => "sampled_out",
+            Self::RedactionUnavailable => "redaction_unavailable",
+            Self::PublishFailed => "publish_failed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,6 +133,8 @@ pub struct ForwardConfig {
     pub max_payload_bytes: usize,
     pub max_clock_skew_ms: i64,
     pub request: RequestLimits,
+    /// Events one session may send per minute (see [`crate::state`] for the algorithm).
+    pub quota_events_per_minute: u32,
 }
 
 impl ForwardConfig {
@@ -105,6 +150,7 @@ impl ForwardConfig {
                 max_body_bytes: 256 * 1024,
                 max_events: 50,
             },
+            quota_events_per_minute: 600,
         }
     }
 
@@ -116,20 +162,35 @@ impl ForwardConfig {
     }
 }
 
-/// The forwarding service: pure logic over an [`EventSink`].
-pub struct Forwarder<S> {
+/// The forwarding service: pure logic over an [`EventSink`] and a [`SessionState`].
+pub struct Forwarder<S, St> {
     topics: CompiledTopics,
     sink: S,
+    state: St,
+    redactor: Redactor,
     config: ForwardConfig,
 }
 
-impl<S: EventSink> Forwarder<S> {
-    pub fn new(topics: CompiledTopics, sink: S, config: ForwardConfig) -> Self {
+impl<S: EventSink, St: SessionState> Forwarder<S, St> {
+    /// A forwarder without a hashing key: topics whose hints hash a present field are refused
+    /// (`redaction_unavailable`) until [`Forwarder::with_redactor`] gives it one.
+    pub fn new(topics: CompiledTopics, sink: S, state: St, config: ForwardConfig) -> Self {
         Self {
             topics,
             sink,
+            state,
+            redactor: Redactor::without_hashing(),
             config,
         }
+    }
+
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
+    }
+
+    pub fn state(&self) -> &St {
+        &self.state
     }
 
     pub fn config(&self) -> &ForwardConfig {
@@ -190,21 +251,92 @@ impl<S: EventSink> Forwarder<S> {
         }
         drop(seen);
 
+        let session_id = request.client.session_id.as_str();
+        let (entries, entry_index) = self
+            .claim_new(session_id, entries, entry_index, now_ms, &mut outcome)
+            .await;
+
         let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
         let results = self.sink.publish(entries).await;
+        let mut unpublished = Vec::new();
         for ((id, index), result) in ids.into_iter().zip(entry_index).zip(results) {
             match result {
                 Ok(()) => outcome.accepted.push(id),
-                Err(e) => outcome.rejected.push(Rejection {
-                    id: Some(id),
-                    index,
-                    reason: RejectReason::PublishFailed,
-                    detail: e.to_string(),
-                }),
+                Err(e) => {
+                    unpublished.push(outcome.rejected.len());
+                    outcome.rejected.push(Rejection {
+                        id: Some(id),
+                        index,
+                        reason: RejectReason::PublishFailed,
+                        detail: e.to_string(),
+                    });
+                }
+            }
+        }
+        if !unpublished.is_empty() {
+            // Let the client's retry through: these ids were never delivered.
+            let ids: Vec<&str> = unpublished
+                .iter()
+                .filter_map(|&i| outcome.rejected[i].id.as_deref())
+                .collect();
+            if let Err(e) = self.state.release(session_id, &ids).await {
+                tracing::warn!(error = %e, events = ids.len(), "idempotency keys of unpublished events not released; a retry within 2 minutes will be reported as already_forwarded");
+                crate::metrics::state_store_error("release");
             }
         }
         outcome.rejected.sort_by_key(|r| r.index);
         outcome
+    }
+
+    /// Claims the idempotency key of every entry and keeps the new ones. When the store fails,
+    /// the entry is forwarded anyway: delivery is at least once and consumers dedupe on the
+    /// event id, while refusing would lose the event.
+    async fn claim_new(
+        &self,
+        session_id: &str,
+        entries: Vec<BusEntry>,
+        entry_index: Vec<usize>,
+        now_ms: i64,
+        outcome: &mut ForwardOutcome,
+    ) -> (Vec<BusEntry>, Vec<usize>) {
+        if entries.is_empty() {
+            return (entries, entry_index);
+        }
+        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        let claims = self.state.claim(session_id, &ids, now_ms).await;
+        let mut store_errors = 0usize;
+        let mut kept = Vec::with_capacity(entries.len());
+        let mut kept_index = Vec::with_capacity(entries.len());
+        for ((entry, index), claim) in entries.into_iter().zip(entry_index).zip(claims) {
+            match claim {
+                Ok(Claim::Duplicate) => outcome.rejected.push(Rejection {
+                    detail: format!(
+                        "event '{}' was already forwarded for this session within the last 2 minutes",
+                        entry.id
+                    ),
+                    id: Some(entry.id),
+                    index,
+                    reason: RejectReason::AlreadyForwarded,
+                }),
+                Ok(Claim::New) => {
+                    kept.push(entry);
+                    kept_index.push(index);
+                }
+                Err(_) => {
+                    store_errors += 1;
+                    kept.push(entry);
+                    kept_index.push(index);
+                }
+            }
+        }
+        if store_errors > 0 {
+            tracing::warn!(
+                events = store_errors,
+                "idempotency store unavailable; forwarding without deduplication"
+            );
+            crate::metrics::state_store_error("claim");
+        }
+        (kept, kept_index)
     }
 
     /// The per-event checks, in the order that gives the most useful reason first. Returns the
@@ -287,7 +419,8 @@ impl<S: EventSink> Forwarder<S> {
                 format!("topic '{}' forwards a sample of its events", spec.topic),
             ));
         }
-        crate::redact::redact(&mut payload, spec.redaction_hint.as_ref())
+        self.redactor
+            .redact(&mut payload, spec.redaction_hint.as_ref())
             .map_err(|detail| (RejectReason::RedactionUnavailable, detail))?;
         Ok((topic, payload))
     }
@@ -324,5 +457,22 @@ impl<S: EventSink> Forwarder<S> {
             time_millis: Some(event.ts.millis()),
             detail: encode_detail(&detail, event.payload.get().len())?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_the_serialized_form() {
+        for reason in RejectReason::ALL {
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                Value::String(reason.as_str().to_owned())
+            );
+        }
+        let distinct: HashSet<_> = RejectReason::ALL.iter().collect();
+        assert_eq!(distinct.len(), RejectReason::ALL.len());
     }
 }

@@ -1,12 +1,16 @@
 //! `POST /api/events/forward`.
 //!
-//! [`Forwarder`] holds the logic (request checks, per-event checks, publishing through an
+//! [`Forwarder`] holds the logic (per-event checks, idempotency, publishing through an
 //! [`eventfabric_core::EventSink`]); [`handle`] adapts an API Gateway HTTP API (payload v2)
-//! request to it. `main.rs` only wires AWS clients and the runtime.
+//! request to it: session token (401/403), body (400/413), per-session quota (429), then the
+//! events. `main.rs` only wires AWS clients and the runtime.
 
+pub mod auth;
 pub mod forward;
+pub mod metrics;
 pub mod redact;
 pub mod request;
+pub mod state;
 pub mod topics;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -15,8 +19,11 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue, header::CONTENT_TYPE};
 use eventfabric_core::EventSink;
 use serde::Serialize;
 
+pub use auth::TokenVerifier;
 pub use forward::{ForwardConfig, ForwardOutcome, Forwarder, RejectReason, Rejection};
+pub use redact::Redactor;
 pub use request::RequestError;
+pub use state::{DynamoState, MemoryState, SessionState};
 pub use topics::CompiledTopics;
 
 #[derive(Serialize)]
@@ -26,49 +33,103 @@ struct ErrorBody<'a> {
 }
 
 /// Answers one HTTP API request: 202 with per-event results, or 4xx for the whole request.
-pub async fn handle<S: EventSink>(
-    forwarder: &Forwarder<S>,
+pub async fn handle<S: EventSink, St: SessionState>(
+    forwarder: &Forwarder<S, St>,
+    verifier: &TokenVerifier,
     request: &ApiGatewayV2httpRequest,
     now_ms: i64,
 ) -> ApiGatewayV2httpResponse {
     let request_id = request.request_context.request_id.as_deref().unwrap_or("-");
     let limits = forwarder.config().request;
+    let authorization = request
+        .headers
+        .get(aws_lambda_events::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let claims = match verifier.verify(authorization, now_ms) {
+        Ok(claims) => claims,
+        Err(e) => return refuse(request_id, &e, None),
+    };
     let bytes = request::decode_body(request.body.as_deref(), request.is_base64_encoded, limits);
     let parsed = bytes
         .as_deref()
         .map_err(Clone::clone)
-        .and_then(|bytes| request::parse_request(bytes, limits));
-    match parsed {
-        Ok(body) => {
-            let total = body.events.len();
-            let outcome = forwarder.forward(body, now_ms).await;
-            let mut by_reason = std::collections::BTreeMap::new();
-            for r in &outcome.rejected {
-                *by_reason.entry(r.reason).or_insert(0u32) += 1;
-            }
-            // Logged as the API's wire names; never payloads (they may carry PII).
-            let rejected_by_reason = serde_json::to_string(&by_reason).unwrap_or_default();
-            tracing::info!(
-                request_id,
-                events = total,
-                accepted = outcome.accepted.len(),
-                rejected = outcome.rejected.len(),
-                rejected_by_reason = %rejected_by_reason,
-                "forward request handled"
-            );
-            json_response(202, &outcome)
+        .and_then(|bytes| request::parse_request(bytes, limits))
+        .and_then(|body| {
+            auth::authorize_session(&claims, &body.client.session_id)?;
+            Ok(body)
+        });
+    let body = match parsed {
+        Ok(body) => body,
+        Err(e) => return refuse(request_id, &e, None),
+    };
+    let quota = forwarder.config().quota_events_per_minute;
+    let events = u32::try_from(body.events.len()).unwrap_or(u32::MAX);
+    match forwarder
+        .state()
+        .consume_quota(&claims.sub, events, quota, now_ms)
+        .await
+    {
+        Ok(state::QuotaDecision::Allowed) => {}
+        Ok(state::QuotaDecision::Exceeded {
+            retry_after_seconds,
+        }) => {
+            let e = RequestError {
+                status: 429,
+                code: "quota_exceeded",
+                message: format!(
+                    "session quota of {quota} events per minute exceeded; retry in {retry_after_seconds} s"
+                ),
+            };
+            return refuse(request_id, &e, Some(retry_after_seconds));
         }
         Err(e) => {
-            tracing::info!(request_id, status = e.status, error = e.code, message = %e.message, "forward request refused");
-            json_response(
-                e.status,
-                &ErrorBody {
-                    error: e.code,
-                    message: &e.message,
-                },
-            )
+            // Fail open: the stage throttle still bounds the rate, and refusing every request
+            // while the store is down would lose the events.
+            tracing::warn!(request_id, error = %e, "quota store unavailable; request let through");
+            metrics::state_store_error("quota");
         }
     }
+    let total = body.events.len();
+    let outcome = forwarder.forward(body, now_ms).await;
+    let mut by_reason = std::collections::BTreeMap::new();
+    for r in &outcome.rejected {
+        *by_reason.entry(r.reason).or_insert(0u32) += 1;
+    }
+    // Logged as the API's wire names; never payloads (they may carry PII).
+    let rejected_by_reason = serde_json::to_string(&by_reason).unwrap_or_default();
+    tracing::info!(
+        request_id,
+        events = total,
+        accepted = outcome.accepted.len(),
+        rejected = outcome.rejected.len(),
+        rejected_by_reason = %rejected_by_reason,
+        "forward request handled"
+    );
+    metrics::record_outcome(&outcome);
+    json_response(202, &outcome)
+}
+
+fn refuse(
+    request_id: &str,
+    e: &RequestError,
+    retry_after_seconds: Option<i64>,
+) -> ApiGatewayV2httpResponse {
+    tracing::info!(request_id, status = e.status, error = e.code, message = %e.message, "forward request refused");
+    metrics::request_refused(e.status);
+    let mut response = json_response(
+        e.status,
+        &ErrorBody {
+            error: e.code,
+            message: &e.message,
+        },
+    );
+    if let Some(seconds) = retry_after_seconds {
+        response.headers.insert(
+            aws_lambda_events::http::header::RETRY_AFTER,
+            HeaderValue::from(seconds),
+        );
+    }
+    response
 }
 
 fn json_response(status: u16, body: &impl Serialize) -> ApiGatewayV2httpResponse {
@@ -81,6 +142,26 @@ fn json_response(status: u16, body: &impl Serialize) -> ApiGatewayV2httpResponse
         serde_json::to_string(body).expect("response serializes"),
     ));
     response
+}
+
+/// The string value of a Secrets Manager secret (the session token signing secret).
+pub async fn read_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<String, String> {
+    client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot read the secret {secret_id}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            )
+        })?
+        .secret_string
+        .ok_or_else(|| format!("the secret {secret_id} has no string value"))
 }
 
 /// Milliseconds since the Unix epoch.

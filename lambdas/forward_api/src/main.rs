@@ -1,13 +1,28 @@
 //! Lambda entry point: build clients from the environment, then serve requests.
 //!
-//! Environment: `SESSION_BUS_NAME` (required), `ANALYTICS_BUS_NAME` (optional), and the usual
-//! AWS SDK variables (`AWS_REGION`, `AWS_ENDPOINT_URL` for local emulators).
+//! Environment:
+//! - `SESSION_BUS_NAME` (required), `ANALYTICS_BUS_NAME` (optional): the buses.
+//! - `SESSION_SECRET_ARN` (required): the Secrets Manager secret whose string is the session
+//!   token signing key (≥ 32 bytes); the redaction hashing key is derived from it. Read once at
+//!   start-up, never from the template or the environment itself.
+//! - `STATE_TABLE_NAME` (required): the DynamoDB table of quota windows and idempotency keys.
+//! - `QUOTA_EVENTS_PER_MINUTE` (optional, default 600): events per session per minute.
+//! - `METRICS_NAMESPACE` (optional, default `eventfabric`): the CloudWatch namespace of the EMF
+//!   metrics.
+//! - the usual AWS SDK variables (`AWS_REGION`, `AWS_ENDPOINT_URL` for local emulators).
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use eventfabric_core::{EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_registry::Registry;
-use forward_api::{CompiledTopics, ForwardConfig, Forwarder};
+use forward_api::{CompiledTopics, DynamoState, ForwardConfig, Forwarder, Redactor, TokenVerifier};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+fn required(name: &str) -> Result<String, Error> {
+    std::env::var(name)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("{name} must be set").into())
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,31 +36,57 @@ async fn main() -> Result<(), Error> {
         .without_time() // CloudWatch stamps every line
         .init();
 
-    let session_bus =
-        std::env::var("SESSION_BUS_NAME").map_err(|_| "SESSION_BUS_NAME must be set")?;
+    let session_bus = required("SESSION_BUS_NAME")?;
     let analytics_bus = std::env::var("ANALYTICS_BUS_NAME")
         .ok()
         .filter(|s| !s.is_empty());
+    let secret_arn = required("SESSION_SECRET_ARN")?;
+    let table = required("STATE_TABLE_NAME")?;
+    let mut config = ForwardConfig::with_buses(session_bus, analytics_bus);
+    if let Ok(quota) = std::env::var("QUOTA_EVENTS_PER_MINUTE") {
+        config.quota_events_per_minute = quota
+            .parse()
+            .map_err(|e| format!("QUOTA_EVENTS_PER_MINUTE '{quota}': {e}"))?;
+    }
+    let namespace = std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "eventfabric".into());
+    let metrics = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(namespace)
+        .with_dimension("function", "forward-api")
+        .init()
+        .map_err(|e| format!("cannot install the EMF metrics recorder: {e}"))?;
+    forward_api::metrics::describe();
+
     let registry = Registry::embedded()?;
     let topics = CompiledTopics::compile(&registry)?;
 
     let aws = aws_config::load_from_env().await;
+    let secret =
+        forward_api::read_secret(&aws_sdk_secretsmanager::Client::new(&aws), &secret_arn).await?;
+    let verifier = TokenVerifier::new(secret.as_bytes())?;
+    let redactor = Redactor::from_secret(secret.as_bytes());
+    drop(secret);
+
     let sink = EventBridgeSink::new(
         EventBridgeApi::new(aws_sdk_eventbridge::Client::new(&aws)),
         RetryPolicy::default(),
     );
-    let forwarder = Forwarder::new(
-        topics,
-        sink,
-        ForwardConfig::with_buses(session_bus, analytics_bus),
-    );
-    let forwarder = &forwarder;
+    let state = DynamoState::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    let forwarder = Forwarder::new(topics, sink, state, config).with_redactor(redactor);
+    let (forwarder, verifier) = (&forwarder, &verifier);
 
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
-            Ok::<_, Error>(
-                forward_api::handle(forwarder, &event.payload, forward_api::now_ms()).await,
-            )
+            let response =
+                forward_api::handle(forwarder, verifier, &event.payload, forward_api::now_ms())
+                    .await;
+            // One EMF document per label set, on stdout (CloudWatch Logs extracts the metrics).
+            if let Err(e) = metrics
+                .set_property("requestId", event.context.request_id.clone())
+                .flush(std::io::stdout().lock())
+            {
+                tracing::warn!(error = %e, "cannot write EMF metrics");
+            }
+            Ok::<_, Error>(response)
         },
     ))
     .await

@@ -1,23 +1,71 @@
 //! Redaction per the topic's `redactionHint`, applied before an event leaves the session.
+//!
+//! `drop` pointers are removed. `hash` pointers are replaced by `hmac-sha256:<base64url>` of the
+//! value (a string's UTF-8 bytes, any other value's JSON text) under a key derived from the
+//! deployment secret: equal values still join across events, but cannot be reversed or
+//! confirmed by guessing without the key. Without a key, such events are refused, never sent in
+//! clear.
 
+use aws_lc_rs::{hkdf, hmac};
+use base64::Engine;
 use eventfabric_registry::RedactionHint;
 use serde_json::Value;
 
-/// Removes every `drop` pointer from the payload, in place.
-///
-/// `hash` pointers need a keyed hash whose key comes from a secret store, which this deployment
-/// does not wire yet: such events are refused rather than sent with the field in clear.
-pub fn redact(payload: &mut Value, hint: Option<&RedactionHint>) -> Result<(), String> {
-    let Some(hint) = hint else { return Ok(()) };
-    if let Some(pointer) = hint.hash.iter().find(|p| payload.pointer(p).is_some()) {
-        return Err(format!(
-            "field {pointer} must be hashed before it leaves the session, and no hashing key is configured"
-        ));
+/// The prefix of every hashed value, naming the algorithm.
+pub const HASH_PREFIX: &str = "hmac-sha256:";
+
+/// Applies redaction hints; holds the hashing key when the deployment has one.
+pub struct Redactor {
+    key: Option<hmac::Key>,
+}
+
+impl Redactor {
+    /// No hashing key: `hash` hints make events fail with `redaction_unavailable`.
+    pub fn without_hashing() -> Self {
+        Self { key: None }
     }
-    for pointer in &hint.drop {
-        remove_pointer(payload, pointer);
+
+    /// Derives the hashing key from the deployment secret (HKDF-SHA256 with its own label, so
+    /// the token-signing key itself never hashes anything).
+    pub fn from_secret(secret: &[u8]) -> Self {
+        let key: hmac::Key = hkdf::Salt::new(hkdf::HKDF_SHA256, b"eventfabric")
+            .extract(secret)
+            .expand(&[b"forward-api redaction hash v1"], hmac::HMAC_SHA256)
+            .expect("HMAC-SHA256 key length is a valid HKDF output length")
+            .into();
+        Self { key: Some(key) }
     }
-    Ok(())
+
+    /// Drops and hashes, in place.
+    pub fn redact(&self, payload: &mut Value, hint: Option<&RedactionHint>) -> Result<(), String> {
+        let Some(hint) = hint else { return Ok(()) };
+        for pointer in &hint.hash {
+            let Some(value) = payload.pointer_mut(pointer) else {
+                continue;
+            };
+            let Some(key) = &self.key else {
+                return Err(format!(
+                    "field {pointer} must be hashed before it leaves the session, and no hashing key is configured"
+                ));
+            };
+            *value = Value::String(hash_value(key, value));
+        }
+        for pointer in &hint.drop {
+            remove_pointer(payload, pointer);
+        }
+        Ok(())
+    }
+}
+
+fn hash_value(key: &hmac::Key, value: &Value) -> String {
+    let tag = match value {
+        Value::String(s) => hmac::sign(key, s.as_bytes()),
+        other => hmac::sign(key, other.to_string().as_bytes()),
+    };
+    let mut out = String::with_capacity(HASH_PREFIX.len() + 43);
+    out.push_str(HASH_PREFIX);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(tag.as_ref(), &mut out);
+    out
 }
 
 fn remove_pointer(value: &mut Value, pointer: &str) {
@@ -49,6 +97,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
     #[test]
     fn drops_named_fields_at_any_depth() {
         let hint = RedactionHint {
@@ -57,21 +107,51 @@ mod tests {
         };
         let mut payload =
             json!({"email": "a@b.c", "name": "A", "contact": {"phone": "1", "city": "X"}});
-        redact(&mut payload, Some(&hint)).unwrap();
+        Redactor::without_hashing()
+            .redact(&mut payload, Some(&hint))
+            .unwrap();
         assert_eq!(payload, json!({"name": "A", "contact": {"city": "X"}}));
     }
 
     #[test]
-    fn refuses_fields_that_need_hashing() {
+    fn hashes_with_a_key_derived_from_the_secret() {
+        let hint = RedactionHint {
+            drop: vec![],
+            hash: vec!["/userId".into(), "/geo/zip".into()],
+        };
+        let redactor = Redactor::from_secret(SECRET);
+        let mut a = json!({"userId": "u1", "geo": {"zip": 12345}, "n": 1});
+        let mut b = json!({"userId": "u1", "geo": {"zip": 12345}, "n": 2});
+        redactor.redact(&mut a, Some(&hint)).unwrap();
+        redactor.redact(&mut b, Some(&hint)).unwrap();
+        let hashed = a["userId"].as_str().unwrap();
+        assert!(hashed.starts_with(HASH_PREFIX), "{hashed}");
+        assert_eq!(hashed.len(), HASH_PREFIX.len() + 43);
+        assert!(!a.to_string().contains("u1") && !a.to_string().contains("12345"));
+        // Stable for equal values (joins still work), different under another key.
+        assert_eq!(a["userId"], b["userId"]);
+        assert_ne!(a["userId"], a["geo"]["zip"]);
+        let mut c = json!({"userId": "u1"});
+        Redactor::from_secret(b"another-secret-of-32-bytes-length!")
+            .redact(&mut c, Some(&hint))
+            .unwrap();
+        assert_ne!(a["userId"], c["userId"]);
+    }
+
+    #[test]
+    fn refuses_fields_that_need_hashing_without_a_key() {
         let hint = RedactionHint {
             drop: vec![],
             hash: vec!["/userId".into()],
         };
-        let err = redact(&mut json!({"userId": "u1"}), Some(&hint)).unwrap_err();
+        let redactor = Redactor::without_hashing();
+        let err = redactor
+            .redact(&mut json!({"userId": "u1"}), Some(&hint))
+            .unwrap_err();
         assert!(err.contains("/userId"), "{err}");
         // Nothing to hash in this payload: it may leave.
         let mut other = json!({"other": 1});
-        redact(&mut other, Some(&hint)).unwrap();
+        redactor.redact(&mut other, Some(&hint)).unwrap();
         assert_eq!(other, json!({"other": 1}));
     }
 }

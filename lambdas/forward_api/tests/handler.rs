@@ -5,19 +5,31 @@ use aws_lambda_events::encodings::Body;
 use base64::Engine;
 use eventfabric_core::MemorySink;
 use eventfabric_registry::Registry;
-use forward_api::{CompiledTopics, ForwardConfig, Forwarder, handle};
+use forward_api::{
+    CompiledTopics, ForwardConfig, Forwarder, MemoryState, Redactor, TokenVerifier, handle,
+};
 use serde_json::{Value, json};
 
 /// The clock of the fixture: 2026-01-01T00:00:00Z.
 const NOW: i64 = 1_767_225_600_000;
 
-fn forwarder_with(sink: MemorySink) -> Forwarder<MemorySink> {
+/// The local-only signing secret the fixture's token (session `sess-123`, expiring in 2100) was
+/// minted with; `scripts/local_moto.py` stores the same string in the emulator's Secrets Manager.
+const LOCAL_SECRET: &[u8] = b"eventfabric-local-only-session-secret-0001";
+
+fn forwarder_with(sink: MemorySink) -> Forwarder<MemorySink, MemoryState> {
     let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
     Forwarder::new(
         topics,
         sink,
+        MemoryState::new(),
         ForwardConfig::with_buses("session-bus", Some("analytics-bus".into())),
     )
+    .with_redactor(Redactor::from_secret(LOCAL_SECRET))
+}
+
+fn verifier() -> TokenVerifier {
+    TokenVerifier::new(LOCAL_SECRET).unwrap()
 }
 
 fn fixture() -> ApiGatewayV2httpRequest {
@@ -54,6 +66,7 @@ async fn forward(events: Vec<Value>) -> (Value, Vec<eventfabric_core::BusEntry>)
     let forwarder = forwarder_with(MemorySink::new());
     let response = handle(
         &forwarder,
+        &verifier(),
         &with_body(json!({"events": events, "client": client()})),
         NOW,
     )
@@ -79,7 +92,7 @@ fn reasons(body: &Value) -> Vec<(String, String)> {
 #[tokio::test]
 async fn the_fixture_request_is_answered_event_by_event() {
     let forwarder = forwarder_with(MemorySink::new());
-    let response = handle(&forwarder, &fixture(), NOW).await;
+    let response = handle(&forwarder, &verifier(), &fixture(), NOW).await;
     assert_eq!(response.status_code, 202);
     assert_eq!(response.headers["content-type"], "application/json");
     let body = body_json(&response);
@@ -124,7 +137,7 @@ async fn the_fixture_request_is_answered_event_by_event() {
 #[tokio::test]
 async fn events_map_onto_eventbridge_entries() {
     let forwarder = forwarder_with(MemorySink::new());
-    handle(&forwarder, &fixture(), NOW).await;
+    handle(&forwarder, &verifier(), &fixture(), NOW).await;
     let published = forwarder.sink().published();
     let started = &published[0];
     assert_eq!(started.id, "evt-started");
@@ -155,7 +168,7 @@ async fn events_map_onto_eventbridge_entries() {
 #[tokio::test]
 async fn high_pii_fields_never_leave() {
     let forwarder = forwarder_with(MemorySink::new());
-    handle(&forwarder, &fixture(), NOW).await;
+    handle(&forwarder, &verifier(), &fixture(), NOW).await;
     let profile = forwarder
         .sink()
         .published()
@@ -168,10 +181,237 @@ async fn high_pii_fields_never_leave() {
         profile.detail
     );
     let detail: Value = serde_json::from_str(&profile.detail).unwrap();
+    // `/email` dropped, `/userId` replaced by its keyed hash.
+    let user_id = detail["payload"]["userId"].as_str().unwrap();
+    assert!(user_id.starts_with("hmac-sha256:"), "{user_id}");
+    assert!(!profile.detail.contains("u-7"), "{}", profile.detail);
     assert_eq!(
         detail["payload"],
-        json!({"tenantId": "acme", "userId": "u-7", "changedFields": ["email"]})
+        json!({"tenantId": "acme", "userId": user_id, "changedFields": ["email"]})
     );
+}
+
+#[tokio::test]
+async fn without_a_hashing_key_hashed_fields_are_refused_not_sent() {
+    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
+    let forwarder = Forwarder::new(
+        topics,
+        MemorySink::new(),
+        MemoryState::new(),
+        ForwardConfig::with_buses("session-bus", None),
+    );
+    let body = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW).await);
+    let profile = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "evt-profile")
+        .unwrap();
+    assert_eq!(profile["reason"], "redaction_unavailable");
+    assert!(
+        forwarder
+            .sink()
+            .published()
+            .iter()
+            .all(|e| e.id != "evt-profile")
+    );
+}
+
+fn without_header(name: &str) -> ApiGatewayV2httpRequest {
+    let mut request = fixture();
+    request.headers.remove(name);
+    request
+}
+
+fn with_token(token: &str) -> ApiGatewayV2httpRequest {
+    let mut request = fixture();
+    request
+        .headers
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_session_token_get_401() {
+    let forwarder = forwarder_with(MemorySink::new());
+    let missing = handle(
+        &forwarder,
+        &verifier(),
+        &without_header("authorization"),
+        NOW,
+    )
+    .await;
+    assert_eq!(missing.status_code, 401);
+    assert_eq!(body_json(&missing)["error"], "unauthorized");
+
+    let forged = forward_api::auth::mint(
+        b"not-the-deployment-secret-at-all!!",
+        "sess-123",
+        NOW / 1000 + 60,
+    )
+    .unwrap();
+    assert_eq!(
+        handle(&forwarder, &verifier(), &with_token(&forged), NOW)
+            .await
+            .status_code,
+        401
+    );
+
+    let expired = forward_api::auth::mint(LOCAL_SECRET, "sess-123", NOW / 1000 - 600).unwrap();
+    let response = handle(&forwarder, &verifier(), &with_token(&expired), NOW).await;
+    assert_eq!(response.status_code, 401);
+    assert!(
+        body_json(&response)["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+    assert!(forwarder.sink().published().is_empty());
+}
+
+#[tokio::test]
+async fn a_token_for_another_session_gets_403() {
+    let forwarder = forwarder_with(MemorySink::new());
+    let other = forward_api::auth::mint(LOCAL_SECRET, "sess-999", NOW / 1000 + 60).unwrap();
+    let response = handle(&forwarder, &verifier(), &with_token(&other), NOW).await;
+    assert_eq!(response.status_code, 403);
+    assert!(
+        body_json(&response)["message"]
+            .as_str()
+            .unwrap()
+            .contains("sess-123")
+    );
+    assert!(forwarder.sink().published().is_empty());
+}
+
+#[tokio::test]
+async fn a_session_over_its_quota_gets_429_with_retry_after() {
+    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
+    let mut config = ForwardConfig::with_buses("session-bus", None);
+    config.quota_events_per_minute = 12; // the fixture has 8 events
+    let forwarder = Forwarder::new(topics, MemorySink::new(), MemoryState::new(), config)
+        .with_redactor(Redactor::from_secret(LOCAL_SECRET));
+    assert_eq!(
+        handle(&forwarder, &verifier(), &fixture(), NOW)
+            .await
+            .status_code,
+        202
+    );
+    let published = forwarder.sink().take().len();
+    let response = handle(&forwarder, &verifier(), &fixture(), NOW + 20_000).await;
+    assert_eq!(response.status_code, 429);
+    assert_eq!(body_json(&response)["error"], "quota_exceeded");
+    assert_eq!(response.headers["retry-after"], "40");
+    assert!(
+        forwarder.sink().published().is_empty(),
+        "nothing of a refused request is sent"
+    );
+    // The next window has room again.
+    assert_eq!(
+        handle(&forwarder, &verifier(), &fixture(), NOW + 60_000)
+            .await
+            .status_code,
+        202
+    );
+    assert_eq!(published, 4);
+}
+
+#[tokio::test]
+async fn a_repeated_request_is_reported_not_resent() {
+    let forwarder = forwarder_with(MemorySink::new());
+    let first = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW).await);
+    assert_eq!(first["accepted"].as_array().unwrap().len(), 4);
+    assert_eq!(forwarder.sink().take().len(), 4);
+
+    let second = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW + 30_000).await);
+    assert_eq!(second["accepted"], json!([]));
+    let already: Vec<_> = reasons(&second)
+        .into_iter()
+        .filter(|(_, r)| r == "already_forwarded")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        already,
+        ["evt-started", "evt-ended", "evt-summary", "evt-profile"]
+    );
+    assert!(forwarder.sink().published().is_empty());
+}
+
+#[tokio::test]
+async fn an_event_whose_publishing_failed_can_be_retried() {
+    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
+    let state = std::sync::Arc::new(MemoryState::new());
+    let failing = Forwarder::new(
+        topics,
+        MemorySink::failing_for(["session.summary.final"]),
+        SharedState(state.clone()),
+        ForwardConfig::with_buses("session-bus", None),
+    )
+    .with_redactor(Redactor::from_secret(LOCAL_SECRET));
+    let first = body_json(&handle(&failing, &verifier(), &fixture(), NOW).await);
+    assert_eq!(first["accepted"].as_array().unwrap().len(), 3);
+
+    // Same state, healthy bus: only the failed event goes through on retry.
+    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
+    let healthy = Forwarder::new(
+        topics,
+        MemorySink::new(),
+        SharedState(state),
+        ForwardConfig::with_buses("session-bus", None),
+    )
+    .with_redactor(Redactor::from_secret(LOCAL_SECRET));
+    let retry = body_json(&handle(&healthy, &verifier(), &fixture(), NOW + 5_000).await);
+    assert_eq!(retry["accepted"], json!(["evt-summary"]));
+}
+
+#[tokio::test]
+async fn an_unavailable_state_store_degrades_to_at_least_once() {
+    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
+    let forwarder = Forwarder::new(
+        topics,
+        MemorySink::new(),
+        MemoryState::unavailable(),
+        ForwardConfig::with_buses("session-bus", None),
+    )
+    .with_redactor(Redactor::from_secret(LOCAL_SECRET));
+    let response = handle(&forwarder, &verifier(), &fixture(), NOW).await;
+    assert_eq!(response.status_code, 202);
+    assert_eq!(
+        body_json(&response)["accepted"].as_array().unwrap().len(),
+        4
+    );
+}
+
+/// Two forwarders over one in-memory store, as two Lambda instances share one table.
+struct SharedState(std::sync::Arc<MemoryState>);
+
+impl forward_api::SessionState for SharedState {
+    async fn consume_quota(
+        &self,
+        session_id: &str,
+        events: u32,
+        limit: u32,
+        now_ms: i64,
+    ) -> Result<forward_api::state::QuotaDecision, forward_api::state::StateError> {
+        self.0
+            .consume_quota(session_id, events, limit, now_ms)
+            .await
+    }
+    async fn claim(
+        &self,
+        session_id: &str,
+        ids: &[&str],
+        now_ms: i64,
+    ) -> Vec<Result<forward_api::state::Claim, forward_api::state::StateError>> {
+        self.0.claim(session_id, ids, now_ms).await
+    }
+    async fn release(
+        &self,
+        session_id: &str,
+        ids: &[&str],
+    ) -> Result<(), forward_api::state::StateError> {
+        self.0.release(session_id, ids).await
+    }
 }
 
 #[tokio::test]
@@ -179,7 +419,7 @@ async fn malformed_bodies_get_400_with_the_field_named() {
     let forwarder = forwarder_with(MemorySink::new());
     let mut request = fixture();
     request.body = Some(json!({"events": [], "client": client()}).to_string());
-    let response = handle(&forwarder, &request, NOW).await;
+    let response = handle(&forwarder, &verifier(), &request, NOW).await;
     assert_eq!(response.status_code, 400);
     assert_eq!(
         body_json(&response),
@@ -187,7 +427,7 @@ async fn malformed_bodies_get_400_with_the_field_named() {
     );
 
     request.body = Some(r#"{"events": [{}], "client": {"appVersion": "1"}}"#.into());
-    let response = handle(&forwarder, &request, NOW).await;
+    let response = handle(&forwarder, &verifier(), &request, NOW).await;
     assert_eq!(response.status_code, 400);
     assert!(
         body_json(&response)["message"]
@@ -197,7 +437,12 @@ async fn malformed_bodies_get_400_with_the_field_named() {
     );
 
     request.body = Some("events=1".into());
-    assert_eq!(handle(&forwarder, &request, NOW).await.status_code, 400);
+    assert_eq!(
+        handle(&forwarder, &verifier(), &request, NOW)
+            .await
+            .status_code,
+        400
+    );
     assert!(forwarder.sink().published().is_empty());
 }
 
@@ -208,7 +453,12 @@ async fn oversized_bodies_get_413() {
     let request = with_body(
         json!({"events": [event("e", "session.lifecycle.started", json!({"pad": pad}))], "client": client()}),
     );
-    assert_eq!(handle(&forwarder, &request, NOW).await.status_code, 413);
+    assert_eq!(
+        handle(&forwarder, &verifier(), &request, NOW)
+            .await
+            .status_code,
+        413
+    );
 }
 
 #[tokio::test]
@@ -218,7 +468,7 @@ async fn base64_bodies_are_decoded() {
     request.body =
         Some(base64::engine::general_purpose::STANDARD.encode(request.body.take().unwrap()));
     request.is_base64_encoded = true;
-    let body = body_json(&handle(&forwarder, &request, NOW).await);
+    let body = body_json(&handle(&forwarder, &verifier(), &request, NOW).await);
     assert_eq!(body["accepted"].as_array().unwrap().len(), 4);
 }
 
@@ -266,7 +516,7 @@ async fn per_event_limits_reject_only_the_offender() {
 #[tokio::test]
 async fn publish_failures_are_reported_per_event() {
     let forwarder = forwarder_with(MemorySink::failing_for(["session.summary.final"]));
-    let body = body_json(&handle(&forwarder, &fixture(), NOW).await);
+    let body = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW).await);
     assert_eq!(
         body["accepted"],
         json!(["evt-started", "evt-ended", "evt-profile"])

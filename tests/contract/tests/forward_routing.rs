@@ -1,6 +1,8 @@
 //! Contract: the forward handler, run in-process against the moto emulator, publishes events
 //! that the consumer rule *as synthesized by the CDK app* routes to the consumer queue —
-//! exactly the accepted events, with the agreed envelope, and nothing else.
+//! exactly the accepted events, with the agreed envelope, and nothing else. The session token
+//! secret comes from the emulator's Secrets Manager and the quota/idempotency state lives in a
+//! DynamoDB table created with the key schema and TTL of the synthesized stateful template.
 //!
 //! Needs `moto_server` on PATH (or `MOTO_SERVER`) and synthesized templates in
 //! `EVENTFABRIC_TEMPLATES_DIR`; scripts/test.sh provides both.
@@ -18,7 +20,9 @@ use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use aws_sdk_sqs::config::Credentials;
 use eventfabric_core::{EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_registry::Registry;
-use forward_api::{CompiledTopics, ForwardConfig, Forwarder, handle};
+use forward_api::{
+    CompiledTopics, DynamoState, ForwardConfig, Forwarder, Redactor, TokenVerifier, handle,
+};
 use serde_json::{Value, json};
 
 const REGION: &str = "eu-west-1";
@@ -26,6 +30,10 @@ const BUS: &str = "eventfabric-dev-session";
 const RULE: &str = "eventfabric-dev-session-consumer";
 /// The clock of the fixture request (2026-01-01T00:00:00Z).
 const FIXTURE_NOW: i64 = 1_767_225_600_000;
+const STATE_TABLE: &str = "eventfabric-dev-forward-state";
+const SECRET_NAME: &str = "eventfabric-dev-session-token-secret";
+/// The local-only secret the fixture's token was signed with.
+const LOCAL_SECRET: &str = "eventfabric-local-only-session-secret-0001";
 
 /// A moto server on a free loopback port, stopped when dropped.
 struct Moto {
@@ -78,8 +86,8 @@ fn templates_dir() -> PathBuf {
         })
 }
 
-/// The EventPattern of the consumer rule in the synthesized dev stateless template.
-fn synthesized_consumer_pattern() -> Value {
+/// A synthesized dev template, `Stateful` or `Stateless`.
+fn synthesized_template(which: &str) -> Value {
     let assembly = templates_dir().join("dev/assembly-Dev");
     let template = std::fs::read_dir(&assembly)
         .unwrap_or_else(|e| {
@@ -91,12 +99,28 @@ fn synthesized_consumer_pattern() -> Value {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
             let name = p.file_name().unwrap().to_string_lossy();
-            name.contains("Stateless") && name.ends_with(".template.json")
+            name.contains(which) && name.ends_with(".template.json")
         })
-        .expect("stateless template");
-    let template: Value =
-        serde_json::from_str(&std::fs::read_to_string(template).unwrap()).unwrap();
-    template["Resources"]
+        .unwrap_or_else(|| panic!("no {which} template"));
+    serde_json::from_str(&std::fs::read_to_string(template).unwrap()).unwrap()
+}
+
+/// The forward state table of the synthesized stateful template.
+fn synthesized_state_table() -> Value {
+    synthesized_template("Stateful")["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|r| {
+            r["Type"] == "AWS::DynamoDB::Table" && r["Properties"]["TableName"] == STATE_TABLE
+        })
+        .map(|r| r["Properties"].clone())
+        .expect("the forward state table is in the stateful template")
+}
+
+/// The EventPattern of the consumer rule in the synthesized dev stateless template.
+fn synthesized_consumer_pattern() -> Value {
+    synthesized_template("Stateless")["Resources"]
         .as_object()
         .unwrap()
         .values()
@@ -117,7 +141,60 @@ struct Emulated {
     _moto: Moto,
     events: aws_sdk_eventbridge::Client,
     sqs: aws_sdk_sqs::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    secrets: aws_sdk_secretsmanager::Client,
     consumer_queue_url: String,
+}
+
+/// The state table as the template declares it: key schema, attribute types, TTL attribute.
+async fn create_state_table(dynamodb: &aws_sdk_dynamodb::Client) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    let props = synthesized_state_table();
+    let mut create = dynamodb
+        .create_table()
+        .table_name(STATE_TABLE)
+        .billing_mode(BillingMode::PayPerRequest);
+    for key in props["KeySchema"].as_array().unwrap() {
+        create = create.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key["AttributeName"].as_str().unwrap())
+                .key_type(KeyType::from(key["KeyType"].as_str().unwrap()))
+                .build()
+                .unwrap(),
+        );
+    }
+    for attribute in props["AttributeDefinitions"].as_array().unwrap() {
+        create = create.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(attribute["AttributeName"].as_str().unwrap())
+                .attribute_type(ScalarAttributeType::from(
+                    attribute["AttributeType"].as_str().unwrap(),
+                ))
+                .build()
+                .unwrap(),
+        );
+    }
+    create.send().await.unwrap();
+    dynamodb
+        .update_time_to_live()
+        .table_name(STATE_TABLE)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(
+                    props["TimeToLiveSpecification"]["AttributeName"]
+                        .as_str()
+                        .unwrap(),
+                )
+                .enabled(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
 }
 
 /// Bus, consumer queue and the synthesized rule, in a fresh moto.
@@ -137,6 +214,16 @@ async fn emulate() -> Emulated {
         .await;
     let events = aws_sdk_eventbridge::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    create_state_table(&dynamodb).await;
+    secrets
+        .create_secret()
+        .name(SECRET_NAME)
+        .secret_string(LOCAL_SECRET)
+        .send()
+        .await
+        .unwrap();
 
     events.create_event_bus().name(BUS).send().await.unwrap();
     let queue_url = sqs
@@ -183,6 +270,8 @@ async fn emulate() -> Emulated {
         _moto: moto,
         events,
         sqs,
+        dynamodb,
+        secrets,
         consumer_queue_url: queue_url,
     }
 }
@@ -218,18 +307,47 @@ async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, expected: usize) -> Vec<Val
     bodies
 }
 
-/// Runs the fixture request through the forward handler, publishing to `bus` in the emulator,
-/// and returns the 202 answer.
-async fn forward_fixture(env: &Emulated, bus: &str, retry: RetryPolicy) -> Value {
+type EmulatedForwarder = Forwarder<EventBridgeSink<EventBridgeApi>, DynamoState>;
+
+/// The forward function as `main.rs` wires it, on the emulator: secret from Secrets Manager,
+/// state in DynamoDB, events to `bus`.
+async fn forwarder(
+    env: &Emulated,
+    bus: &str,
+    retry: RetryPolicy,
+    quota: u32,
+) -> (EmulatedForwarder, TokenVerifier) {
+    let secret = forward_api::read_secret(&env.secrets, SECRET_NAME)
+        .await
+        .unwrap();
     let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
     let sink = EventBridgeSink::new(EventBridgeApi::new(env.events.clone()), retry);
-    let forwarder = Forwarder::new(topics, sink, ForwardConfig::with_buses(bus, None));
-    let response = handle(&forwarder, &fixture(), FIXTURE_NOW).await;
-    assert_eq!(response.status_code, 202);
+    let mut config = ForwardConfig::with_buses(bus, None);
+    config.quota_events_per_minute = quota;
+    let forwarder = Forwarder::new(
+        topics,
+        sink,
+        DynamoState::new(env.dynamodb.clone(), STATE_TABLE),
+        config,
+    )
+    .with_redactor(Redactor::from_secret(secret.as_bytes()));
+    (forwarder, TokenVerifier::new(secret.as_bytes()).unwrap())
+}
+
+fn answer(response: &aws_lambda_events::apigw::ApiGatewayV2httpResponse) -> Value {
     let Some(Body::Text(text)) = &response.body else {
         panic!("no body")
     };
     serde_json::from_str(text).unwrap()
+}
+
+/// Runs the fixture request through the forward handler, publishing to `bus` in the emulator,
+/// and returns the 202 answer.
+async fn forward_fixture(env: &Emulated, bus: &str, retry: RetryPolicy) -> Value {
+    let (forwarder, verifier) = forwarder(env, bus, retry, 600).await;
+    let response = handle(&forwarder, &verifier, &fixture(), FIXTURE_NOW).await;
+    assert_eq!(response.status_code, 202);
+    answer(&response)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,6 +429,8 @@ async fn forwarded_events_reach_the_consumer_queue_and_nothing_else_does() {
         profile["detail"]["payload"].get("email").is_none(),
         "high-PII field left the session: {profile}"
     );
+    let user_id = profile["detail"]["payload"]["userId"].as_str().unwrap();
+    assert!(user_id.starts_with("hmac-sha256:"), "{profile}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,4 +456,227 @@ async fn publish_failures_are_reported_per_event_not_lost() {
         ["evt-started", "evt-ended", "evt-summary", "evt-profile"]
     );
     assert!(drain(&env.sqs, &env.consumer_queue_url, 0).await.is_empty());
+
+    // Their idempotency keys were released: the client's retry goes through once the bus works.
+    let retried = forward_fixture(&env, BUS, RetryPolicy::default()).await;
+    assert_eq!(
+        retried["accepted"].as_array().unwrap().len(),
+        4,
+        "{retried}"
+    );
+    assert_eq!(drain(&env.sqs, &env.consumer_queue_url, 4).await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_request_is_reported_as_already_forwarded_and_not_delivered_twice() {
+    let env = emulate().await;
+    let first = forward_fixture(&env, BUS, RetryPolicy::default()).await;
+    assert_eq!(first["accepted"].as_array().unwrap().len(), 4, "{first}");
+    // Another instance of the function (a fresh forwarder), the same table.
+    let second = forward_fixture(&env, BUS, RetryPolicy::default()).await;
+    assert_eq!(second["accepted"], json!([]), "{second}");
+    let already: Vec<&str> = second["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["reason"] == "already_forwarded")
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        already,
+        ["evt-started", "evt-ended", "evt-summary", "evt-profile"]
+    );
+    let delivered = drain(&env.sqs, &env.consumer_queue_url, 4).await;
+    assert_eq!(delivered.len(), 4, "each event delivered once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_over_its_quota_is_refused_with_429() {
+    let env = emulate().await;
+    let (forwarder, verifier) = forwarder(&env, BUS, RetryPolicy::default(), 10).await;
+    let first = handle(&forwarder, &verifier, &fixture(), FIXTURE_NOW).await;
+    assert_eq!(first.status_code, 202);
+    // 8 + 8 events > 10 within the same minute.
+    let second = handle(&forwarder, &verifier, &fixture(), FIXTURE_NOW + 1_000).await;
+    assert_eq!(second.status_code, 429, "{:?}", second.body);
+    assert_eq!(answer(&second)["error"], "quota_exceeded");
+    assert_eq!(second.headers["retry-after"], "59");
+    assert_eq!(drain(&env.sqs, &env.consumer_queue_url, 4).await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_a_valid_token_or_for_another_session_are_refused() {
+    let env = emulate().await;
+    let (forwarder, verifier) = forwarder(&env, BUS, RetryPolicy::default(), 600).await;
+    let mut anonymous = fixture();
+    anonymous.headers.remove("authorization");
+    assert_eq!(
+        handle(&forwarder, &verifier, &anonymous, FIXTURE_NOW)
+            .await
+            .status_code,
+        401
+    );
+    let other_session =
+        forward_api::auth::mint(LOCAL_SECRET.as_bytes(), "sess-999", FIXTURE_NOW / 1000 + 60)
+            .unwrap();
+    let mut foreign = fixture();
+    foreign.headers.insert(
+        "authorization",
+        format!("Bearer {other_session}").parse().unwrap(),
+    );
+    assert_eq!(
+        handle(&forwarder, &verifier, &foreign, FIXTURE_NOW)
+            .await
+            .status_code,
+        403
+    );
+    assert!(drain(&env.sqs, &env.consumer_queue_url, 0).await.is_empty());
+}
+
+/// One request per rejection reason and per forwarding policy; each answer names the reason, and
+/// the queue ends up holding exactly the accepted events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rejection_reason_and_policy_on_the_emulator() {
+    let env = emulate().await;
+    let (forwarder, verifier) = forwarder(&env, BUS, RetryPolicy::default(), 10_000).await;
+    let event = |id: &str, topic: &str, payload: Value| json!({"id": id, "ts": FIXTURE_NOW, "topic": topic, "payload": payload, "schemaVersion": "1.0.0"});
+    let started = || json!({"tenantId": "acme", "locale": "en"});
+    let with = |mut e: Value, key: &str, value: Value| {
+        e[key] = value;
+        e
+    };
+    let cases: Vec<(&str, Vec<Value>)> = vec![
+        (
+            "malformed_event",
+            vec![json!({"id": "m1", "topic": "session.lifecycle.started"})],
+        ),
+        (
+            "duplicate_event",
+            vec![
+                event("d1", "session.lifecycle.started", started()),
+                event("d1", "session.lifecycle.started", started()),
+            ],
+        ),
+        (
+            "unknown_topic",
+            vec![event("u1", "session.teleported", json!({}))],
+        ),
+        (
+            "topic_denied",
+            vec![event(
+                "x1",
+                "debug.console.captured",
+                json!({"level": "error", "message": "m"}),
+            )],
+        ),
+        (
+            "unsupported_schema_version",
+            vec![with(
+                event("v1", "session.lifecycle.started", started()),
+                "schemaVersion",
+                json!("2.0.0"),
+            )],
+        ),
+        (
+            "schema_violation",
+            vec![event(
+                "s1",
+                "session.lifecycle.started",
+                json!({"tenantId": 7}),
+            )],
+        ),
+        (
+            "payload_too_large",
+            vec![event(
+                "p1",
+                "session.summary.final",
+                json!({"tenantId": "a", "conversationId": "c", "turns": 1, "summary": "x".repeat(4100)}),
+            )],
+        ),
+        (
+            "stale_event",
+            vec![with(
+                event("t1", "session.lifecycle.started", started()),
+                "ts",
+                json!(FIXTURE_NOW - 121_000),
+            )],
+        ),
+        (
+            "future_event",
+            vec![with(
+                event("t2", "session.lifecycle.started", started()),
+                "ts",
+                json!(FIXTURE_NOW + 121_000),
+            )],
+        ),
+    ];
+    let mut expected_delivered = 0;
+    for (reason, events) in &cases {
+        let mut request = fixture();
+        request.body = Some(json!({"events": events, "client": {"appVersion": "4.2.0", "sessionId": "sess-123", "tabId": "tab-1", "nonce": "n"}}).to_string());
+        let response = handle(&forwarder, &verifier, &request, FIXTURE_NOW).await;
+        assert_eq!(response.status_code, 202, "{reason}");
+        let body = answer(&response);
+        let reasons: Vec<&str> = body["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["reason"].as_str().unwrap())
+            .collect();
+        assert_eq!(reasons, [*reason], "{reason}: {body}");
+        expected_delivered += body["accepted"].as_array().unwrap().len();
+    }
+
+    // Policies. `sampled`: deterministic on the id; at rate 0.1 a few of 40 ids are kept.
+    let sampled: Vec<Value> = (0..40)
+        .map(|i| {
+            event(
+                &format!("ui-{i}"),
+                "ui.interaction.sampled",
+                json!({"tenantId": "acme", "element": "button", "action": "click"}),
+            )
+        })
+        .collect();
+    let mut request = fixture();
+    request.body = Some(json!({"events": sampled, "client": {"appVersion": "4.2.0", "sessionId": "sess-123", "tabId": "tab-1", "nonce": "n"}}).to_string());
+    let body = answer(&handle(&forwarder, &verifier, &request, FIXTURE_NOW).await);
+    let kept = body["accepted"].as_array().unwrap().len();
+    let sampled_out = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["reason"] == "sampled_out")
+        .count();
+    assert_eq!(kept + sampled_out, 40, "{body}");
+    assert!((1..=12).contains(&kept), "rate 0.1 kept {kept} of 40");
+    expected_delivered += kept;
+
+    // `conditional`: forwarded only redacted (text dropped, author hashed).
+    let mut request = fixture();
+    request.body = Some(json!({"events": [event("chat-1", "chat.message.sent",
+        json!({"tenantId": "acme", "conversationId": "c-1", "messageId": "m-1", "authorId": "agent-7",
+               "role": "agent", "length": 11, "text": "hello world"}))],
+        "client": {"appVersion": "4.2.0", "sessionId": "sess-123", "tabId": "tab-1", "nonce": "n"}}).to_string());
+    let body = answer(&handle(&forwarder, &verifier, &request, FIXTURE_NOW).await);
+    assert_eq!(body["accepted"], json!(["chat-1"]), "{body}");
+    expected_delivered += 1;
+
+    let delivered = drain(&env.sqs, &env.consumer_queue_url, expected_delivered).await;
+    assert_eq!(delivered.len(), expected_delivered);
+    let chat = delivered
+        .iter()
+        .find(|m| m["detail"]["id"] == "chat-1")
+        .expect("the conditional topic is routed");
+    assert!(chat["detail"]["payload"].get("text").is_none(), "{chat}");
+    assert!(
+        chat["detail"]["payload"]["authorId"]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac-sha256:")
+    );
+    let topics: BTreeSet<&str> = delivered
+        .iter()
+        .map(|m| m["detail-type"].as_str().unwrap())
+        .collect();
+    assert!(!topics.contains("debug.console.captured"));
 }

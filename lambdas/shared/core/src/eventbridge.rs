@@ -115,6 +115,7 @@ impl<A: PutEventsApi> EventSink for EventBridgeSink<A> {
             let mut still_pending = Vec::new();
             for range in batches(&batch_entries) {
                 let indices = &pending[range.clone()];
+                crate::metrics::put_events_call(range.len());
                 match self.api.put_events(&batch_entries[range]).await {
                     Ok(results) => {
                         for (&i, result) in

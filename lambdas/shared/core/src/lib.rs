@@ -5,6 +5,7 @@
 pub mod bus;
 pub mod envelope;
 pub mod eventbridge;
+pub mod metrics;
 pub mod sink;
 
 pub use bus::{BusEntry, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES, batches};

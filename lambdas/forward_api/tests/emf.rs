@@ -1,0 +1,98 @@
+//! The metrics one request produces, as the EMF documents CloudWatch would ingest. Its own test
+//! binary: the recorder is process-global.
+
+use eventfabric_core::MemorySink;
+use eventfabric_registry::Registry;
+use forward_api::{
+    CompiledTopics, ForwardConfig, Forwarder, MemoryState, Redactor, TokenVerifier, handle,
+};
+use serde_json::Value;
+
+const NOW: i64 = 1_767_225_600_000;
+const LOCAL_SECRET: &[u8] = b"eventfabric-local-only-session-secret-0001";
+
+#[tokio::test]
+async fn a_request_emits_forwarded_dropped_and_refused_counts() {
+    let collector = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace("eventfabric")
+        .with_dimension("function", "forward-api")
+        .with_timestamp(NOW as u64)
+        .init()
+        .unwrap();
+    forward_api::metrics::describe();
+
+    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
+    let forwarder = Forwarder::new(
+        topics,
+        MemorySink::new(),
+        MemoryState::new(),
+        ForwardConfig::with_buses("session-bus", None),
+    )
+    .with_redactor(Redactor::from_secret(LOCAL_SECRET));
+    let verifier = TokenVerifier::new(LOCAL_SECRET).unwrap();
+    let request: aws_lambda_events::apigw::ApiGatewayV2httpRequest = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/apigw-v2-forward.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    handle(&forwarder, &verifier, &request, NOW).await;
+    let mut anonymous = request.clone();
+    anonymous.headers.remove("authorization");
+    handle(&forwarder, &verifier, &anonymous, NOW).await;
+
+    let mut out = Vec::new();
+    collector.flush(&mut out).unwrap();
+    let docs: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let value = |name: &str, dim: Option<(&str, &str)>| -> Option<Value> {
+        docs.iter()
+            .find(|d| {
+                d.get(name).is_some()
+                    && dim.is_none_or(|(k, v)| d.get(k).and_then(Value::as_str) == Some(v))
+            })
+            .map(|d| d[name].clone())
+    };
+    for doc in &docs {
+        let meta = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(meta["Namespace"], "eventfabric", "{doc}");
+        assert!(
+            meta["Dimensions"][0]
+                .as_array()
+                .unwrap()
+                .contains(&"function".into())
+        );
+    }
+    assert_eq!(value("EventsForwarded", None), Some(4.into()), "{docs:?}");
+    for reason in [
+        "unknown_topic",
+        "topic_denied",
+        "schema_violation",
+        "malformed_event",
+    ] {
+        assert_eq!(
+            value("DroppedClientEvents", Some(("reason", reason))),
+            Some(1.into()),
+            "{reason}: {docs:?}"
+        );
+    }
+    assert_eq!(
+        value("RequestsRefused", Some(("status", "401"))),
+        Some(1.into())
+    );
+    assert_eq!(value("ForwardFailures", None), None, "no failure, no datum");
+    // The unit comes from `describe`.
+    let forwarded = docs
+        .iter()
+        .find(|d| d.get("EventsForwarded").is_some())
+        .unwrap();
+    assert_eq!(
+        forwarded["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
+        "Count"
+    );
+}
