@@ -22,9 +22,19 @@ export interface ManifestTopic {
   readonly forwarded: boolean;
 }
 
+/** A column of the analytics archive's Glue table, generated from the payload schemas. */
+export interface GlueColumn {
+  readonly name: string;
+  /** The key in the forwarded detail this column reads. */
+  readonly jsonKey: string;
+  readonly type: string;
+  readonly comment: string;
+}
+
 export interface RegistryManifest {
   readonly source: string;
   readonly topics: ManifestTopic[];
+  readonly analyticsArchiveColumns: GlueColumn[];
 }
 
 export function loadRegistry(file = MANIFEST_PATH): RegistryManifest {

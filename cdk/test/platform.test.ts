@@ -4,10 +4,12 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { buildApp } from '../lib/app';
 import { envConfig } from '../lib/config';
 import { EventFabricStage } from '../lib/stage';
+import { BusRuleToQueue } from '../lib/constructs/bus-rule-to-queue';
 import { archivedTopics, forwardedTopics, interfacePattern, loadRegistry } from '../lib/registry';
 
 const cdkContext = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')).context;
@@ -51,7 +53,7 @@ describe('forward function', () => {
     });
   });
 
-  test('may put events on the session bus and nowhere else', () => {
+  test('may put events on the buses its topics go to and nowhere else', () => {
     const all = [...statements(dev.stateless, 'AWS::IAM::Policy'), ...statements(dev.stateless, 'AWS::IAM::Role')];
     const roles = dev.stateless.findResources('AWS::IAM::Role');
     const inline = Object.values(roles).flatMap((r) =>
@@ -61,9 +63,10 @@ describe('forward function', () => {
     assert.ok(!actions.some((a) => a === '*' || a.endsWith(':*')), `wildcard action in ${actions.join(', ')}`);
     const putEvents = [...all, ...inline].filter((s) => ([] as string[]).concat(s.Action as string).includes('events:PutEvents'));
     assert.equal(putEvents.length, 1);
-    const resource = JSON.stringify(putEvents[0].Resource);
-    assert.match(resource, /SessionBus/);
-    assert.doesNotMatch(resource, /AnalyticsBus/);
+    const resources = ([] as unknown[]).concat(putEvents[0].Resource).map((r) => JSON.stringify(r));
+    assert.equal(resources.length, 2, resources.join(' '));
+    assert.ok(resources.some((r) => /SessionBus/.test(r)));
+    assert.ok(resources.some((r) => /AnalyticsBus/.test(r)), 'ui.interaction.sampled goes to the analytics bus');
     assert.ok(!roles || Object.values(roles).every((r) => !r.Properties.ManagedPolicyArns), 'no managed policies');
   });
 });
@@ -121,27 +124,28 @@ describe('forward function: auth, quota and idempotency state', () => {
 });
 
 describe('routing', () => {
-  test('a topic on the analytics bus gives the function that bus, and only then', () => {
+  test('without analytics topics there is no analytics grant, variable, archive or route', () => {
     const registry = loadRegistry();
-    const withAnalytics = {
+    const sessionOnly = {
       ...registry,
-      topics: registry.topics.map((t) => (t.topic === 'ui.interaction.sampled' ? { ...t, bus: 'analytics' as const } : t)),
+      topics: registry.topics.map((t) => ({ ...t, bus: 'session' as const })),
+      analyticsArchiveColumns: [],
     };
     const app = new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [] } });
-    const stage = new EventFabricStage(app, 'Test', { config: envConfig('dev'), registry: withAnalytics });
+    const stage = new EventFabricStage(app, 'Test', { config: envConfig('dev'), registry: sessionOnly });
     const template = Template.fromStack(stage.stateless);
-    template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ ANALYTICS_BUS_NAME: Match.anyValue() }) },
-    });
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0];
+    assert.equal(fn.Properties.Environment.Variables.ANALYTICS_BUS_NAME, undefined);
     const resources = statements(template, 'AWS::IAM::Policy')
       .filter((st) => st.Action === 'events:PutEvents')
       .flatMap((st) => ([] as unknown[]).concat(st.Resource).map((r) => JSON.stringify(r)));
-    assert.equal(resources.length, 2, resources.join(' '));
-    assert.ok(resources.some((r) => /SessionBus/.test(r)));
-    assert.ok(resources.some((r) => /AnalyticsBus/.test(r)));
-    // The dev app as committed has no analytics topic: no analytics grant, no variable.
+    assert.deepEqual(resources.length, 1, resources.join(' '));
+    assert.match(resources[0], /SessionBus/);
+    template.resourceCountIs('AWS::Events::Rule', 1);
+    Template.fromStack(stage.stateful).resourceCountIs('AWS::KinesisFirehose::DeliveryStream', 0);
+    // The committed registry routes ui.interaction.sampled to analytics: the dev function has the bus.
     const devFunction = Object.values(dev.stateless.findResources('AWS::Lambda::Function'))[0];
-    assert.equal(devFunction.Properties.Environment.Variables.ANALYTICS_BUS_NAME, undefined);
+    assert.ok(devFunction.Properties.Environment.Variables.ANALYTICS_BUS_NAME);
   });
 
   const registry = loadRegistry();
@@ -193,15 +197,140 @@ describe('archive', () => {
   });
 });
 
+describe('analytics archive', () => {
+  const registry = loadRegistry();
+
+  test('is a private, TLS-only, KMS-encrypted bucket with access logs that moves to Glacier', () => {
+    dev.stateful.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          Match.objectLike({ ServerSideEncryptionByDefault: Match.objectLike({ SSEAlgorithm: 'aws:kms' }), BucketKeyEnabled: true }),
+        ],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LoggingConfiguration: Match.objectLike({ LogFilePrefix: 'archive/' }),
+      LifecycleConfiguration: {
+        Rules: [
+          Match.objectLike({
+            Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }],
+            ExpirationInDays: 90,
+          }),
+        ],
+      },
+    });
+    for (const policy of Object.values(dev.stateful.findResources('AWS::S3::BucketPolicy'))) {
+      assert.ok(
+        policy.Properties.PolicyDocument.Statement.some(
+          (s: Record<string, any>) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false',
+        ),
+        'a bucket allows plain HTTP',
+      );
+    }
+    // prod keeps its archive.
+    const prodRules = Object.values(synth('prod').stateful.findResources('AWS::S3::Bucket'))
+      .flatMap((b) => b.Properties.LifecycleConfiguration?.Rules ?? [])
+      .filter((r: Record<string, any>) => r.Id === 'glacier');
+    assert.equal(prodRules.length, 1);
+    assert.equal(prodRules[0].ExpirationInDays, undefined);
+  });
+
+  test('the Glue table columns come from the registry, partitioned dt/topic with projection', () => {
+    const tables = Object.values(dev.stateful.findResources('AWS::Glue::Table'));
+    assert.equal(tables.length, 1);
+    const input = tables[0].Properties.TableInput;
+    assert.deepEqual(
+      input.PartitionKeys.map((k: { Name: string }) => k.Name),
+      ['dt', 'topic'],
+    );
+    const expected = registry.analyticsArchiveColumns.filter((c) => c.name !== 'topic');
+    assert.deepEqual(
+      input.StorageDescriptor.Columns.map((c: { Name: string; Type: string }) => [c.Name, c.Type]),
+      expected.map((c) => [c.name, c.type]),
+    );
+    assert.match(JSON.stringify(input.StorageDescriptor.Columns), /struct<action:string,element:string,tenantid:string,value:double>/);
+    assert.equal(input.StorageDescriptor.SerdeInfo.SerializationLibrary, 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe');
+    assert.equal(input.Parameters['projection.topic.values'], forwardedTopics(registry, 'analytics').sort().join(','));
+  });
+
+  test('Firehose converts to Parquet, partitions dynamically, keeps errors apart, encrypted with the platform key', () => {
+    dev.stateful.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
+      DeliveryStreamName: 'eventfabric-dev-analytics-archive',
+      DeliveryStreamEncryptionConfigurationInput: { KeyType: 'CUSTOMER_MANAGED_CMK', KeyARN: Match.anyValue() },
+      ExtendedS3DestinationConfiguration: Match.objectLike({
+        Prefix: 'analytics/dt=!{timestamp:yyyy-MM-dd}/topic=!{partitionKeyFromQuery:topic}/',
+        ErrorOutputPrefix: 'errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/',
+        DynamicPartitioningConfiguration: Match.objectLike({ Enabled: true }),
+        BufferingHints: { IntervalInSeconds: 60, SizeInMBs: 64 },
+        DataFormatConversionConfiguration: Match.objectLike({
+          Enabled: true,
+          OutputFormatConfiguration: { Serializer: { ParquetSerDe: { Compression: 'SNAPPY' } } },
+          InputFormatConfiguration: {
+            Deserializer: {
+              OpenXJsonSerDe: Match.objectLike({
+                ColumnToJsonKeyMappings: Match.objectLike({ session_id: 'sessionId', client_ts: 'clientTs' }),
+              }),
+            },
+          },
+        }),
+      }),
+    });
+    const alarms = Object.values(dev.stateful.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties.MetricName);
+    assert.ok(alarms.includes('DeliveryToS3.DataFreshness') && alarms.includes('FailedConversion.Records'));
+  });
+
+  test('the analytics rule sends the detail to Firehose with retries and a DLQ', () => {
+    const rules = Object.values(dev.stateless.findResources('AWS::Events::Rule')).filter(
+      (r) => r.Properties.Name === 'eventfabric-dev-analytics-archive',
+    );
+    assert.equal(rules.length, 1);
+    const rule = rules[0].Properties;
+    assert.deepEqual(rule.EventPattern, { source: ['nia.interface'], 'detail-type': forwardedTopics(registry, 'analytics').sort() });
+    const target = rule.Targets[0];
+    assert.equal(target.InputPath, '$.detail');
+    assert.ok(target.DeadLetterConfig.Arn);
+    assert.equal(target.RetryPolicy.MaximumRetryAttempts, 3);
+    assert.ok(target.RoleArn);
+  });
+});
+
+describe('constructs', () => {
+  test('BusRuleToQueue filters on detail.tenantId when given tenants, and refuses an empty list', () => {
+    const app = new App();
+    const stack = new Stack(app, 'T');
+    const bus = new events.EventBus(stack, 'Bus');
+    const registry = loadRegistry();
+    const props = {
+      config: envConfig('dev'),
+      bus,
+      ruleName: 'r',
+      description: 'd',
+      eventPattern: interfacePattern(registry, 'session'),
+      queueArn: 'arn:aws:sqs:eu-west-1:111111111111:q',
+      deliveryDeadLetterQueueArn: 'arn:aws:sqs:eu-west-1:111111111111:dlq',
+    };
+    new BusRuleToQueue(stack, 'Filtered', { ...props, ruleName: 'filtered', tenantIds: ['globex', 'acme'] });
+    Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', {
+      Name: 'filtered',
+      EventPattern: Match.objectLike({ detail: { tenantId: ['acme', 'globex'] } }),
+    });
+    assert.throws(() => new BusRuleToQueue(stack, 'Empty', { ...props, tenantIds: [] }), /tenantIds is empty/);
+  });
+});
+
 describe('stateful resources', () => {
   test('every queue is encrypted with the platform key and TLS-only', () => {
     const queues = dev.stateful.findResources('AWS::SQS::Queue');
-    assert.equal(Object.keys(queues).length, 3);
+    assert.equal(Object.keys(queues).length, 4);
     for (const [id, q] of Object.entries(queues)) {
       assert.ok(q.Properties.KmsMasterKeyId, `${id} is not KMS-encrypted`);
     }
     const policies = Object.values(dev.stateful.findResources('AWS::SQS::QueuePolicy'));
-    assert.equal(policies.length, 3);
+    assert.equal(policies.length, 4);
     for (const p of policies) {
       assert.ok(
         p.Properties.PolicyDocument.Statement.some(
@@ -211,22 +340,30 @@ describe('stateful resources', () => {
     }
   });
 
-  test('only the named rule may deliver to the consumer queues', () => {
+  test('only the named rule may deliver to each queue', () => {
     const policies = Object.values(dev.stateful.findResources('AWS::SQS::QueuePolicy'));
     const allows = policies.flatMap((p) =>
       p.Properties.PolicyDocument.Statement.filter((s: Record<string, any>) => s.Effect === 'Allow'),
     );
-    assert.equal(allows.length, 2, 'consumer queue and delivery DLQ');
-    for (const s of allows) {
+    assert.equal(allows.length, 3, 'consumer queue, its delivery DLQ, the archive route DLQ');
+    const sources = allows.map((s: Record<string, any>) => {
       assert.deepEqual(s.Principal, { Service: 'events.amazonaws.com' });
-      assert.match(JSON.stringify(s.Condition.ArnEquals['aws:SourceArn']), /:rule\/",\{"Ref":"SessionBus[0-9A-F]+"\},"\/eventfabric-dev-session-consumer"/);
-    }
+      return JSON.stringify(s.Condition.ArnEquals['aws:SourceArn']);
+    });
+    assert.equal(sources.filter((a) => /:rule\/",\{"Ref":"SessionBus[0-9A-F]+"\},"\/eventfabric-dev-session-consumer"/.test(a)).length, 2);
+    assert.equal(sources.filter((a) => /:rule\/eventfabric-dev-analytics\/eventfabric-dev-analytics-archive"/.test(a)).length, 1);
   });
 
   test('every dead-letter queue has a depth alarm that notifies the alarm topic', () => {
-    const alarms = Object.values(dev.stateful.findResources('AWS::CloudWatch::Alarm'));
+    const alarms = Object.values(dev.stateful.findResources('AWS::CloudWatch::Alarm')).filter((a) =>
+      a.Properties.AlarmName.endsWith('dlq-depth'),
+    );
     const names = alarms.map((a) => a.Properties.AlarmName).sort();
-    assert.deepEqual(names, ['eventfabric-dev-session-consumer-delivery-dlq-depth', 'eventfabric-dev-session-consumer-dlq-depth']);
+    assert.deepEqual(names, [
+      'eventfabric-dev-analytics-archive-delivery-dlq-depth',
+      'eventfabric-dev-session-consumer-delivery-dlq-depth',
+      'eventfabric-dev-session-consumer-dlq-depth',
+    ]);
     for (const a of alarms) {
       assert.equal(a.Properties.MetricName, 'ApproximateNumberOfMessagesVisible');
       assert.equal(a.Properties.Threshold, 1);

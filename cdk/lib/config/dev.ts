@@ -11,6 +11,7 @@ export const dev: EnvConfig = {
   alarms: { dlqDepthThreshold: 1 },
   edgeApi: { throttleRatePerSec: 50, throttleBurst: 100, corsOrigins: ['http://localhost:3000'] },
   forwardFunction: { memoryMb: 256, timeoutSeconds: 10, quotaEventsPerMinute: 600, forwardFailuresAlarmThreshold: 1 },
+  analyticsArchive: { glacierAfterDays: 30, expireAfterDays: 90, bufferSeconds: 60, freshnessAlarmSeconds: 900, accessLogRetentionDays: 30 },
   archiveRetentionDays: 7,
   ruleTargets: { retryAttempts: 3, maxEventAgeMinutes: 60 },
 };

@@ -11,6 +11,7 @@ export const staging: EnvConfig = {
   alarms: { dlqDepthThreshold: 1 },
   edgeApi: { throttleRatePerSec: 200, throttleBurst: 400, corsOrigins: ['https://staging.app.example.com'] },
   forwardFunction: { memoryMb: 512, timeoutSeconds: 10, quotaEventsPerMinute: 600, forwardFailuresAlarmThreshold: 1 },
+  analyticsArchive: { glacierAfterDays: 30, expireAfterDays: 365, bufferSeconds: 300, freshnessAlarmSeconds: 900, accessLogRetentionDays: 90 },
   archiveRetentionDays: 30,
   ruleTargets: { retryAttempts: 8, maxEventAgeMinutes: 6 * 60 },
 };

@@ -40,6 +40,20 @@ export interface EnvConfig {
     /** Events refused because the bus did not take them, per 5 minutes, at which the alarm fires. */
     readonly forwardFailuresAlarmThreshold: number;
   };
+  /** The analytics bus's Parquet archive (Firehose → S3). */
+  readonly analyticsArchive: {
+    /** Days before objects move to Glacier Instant Retrieval. */
+    readonly glacierAfterDays: number;
+    /** Days after which objects are deleted; none keeps them. */
+    readonly expireAfterDays?: number;
+    /** Firehose buffer interval (60–900 s); the buffer is also flushed at 64 MB. */
+    readonly bufferSeconds: number;
+    /** Age of the oldest undelivered record at which the freshness alarm fires. */
+    readonly freshnessAlarmSeconds: number;
+    readonly accessLogRetentionDays: number;
+  };
+  /** Tenants whose events the session consumer receives (`detail.tenantId`); none means all. */
+  readonly sessionConsumerTenantIds?: string[];
   /** How long the EventBridge Archive keeps events of topics flagged `archive`. */
   readonly archiveRetentionDays: number;
   /** Retries and maximum age for EventBridge deliveries to a rule target before its DLQ. */

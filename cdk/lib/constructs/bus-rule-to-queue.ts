@@ -12,6 +12,11 @@ export interface BusRuleToQueueProps {
   readonly description: string;
   /** Generated from the topic registry (see `interfacePattern`). */
   readonly eventPattern: events.EventPattern;
+  /**
+   * Only events of these tenants (`detail.tenantId`), for a consumer that serves some tenants;
+   * none delivers every tenant's events. An empty list is refused (it would match nothing).
+   */
+  readonly tenantIds?: string[];
   /** The consumer queue and the delivery DLQ, owned by the stateful stack (`ConsumerInbox`). */
   readonly queueArn: string;
   readonly deliveryDeadLetterQueueArn: string;
@@ -30,11 +35,17 @@ export class BusRuleToQueue extends Construct {
     // which belong to the stateful stack.
     const queue = sqs.Queue.fromQueueArn(this, 'Queue', props.queueArn);
     const deliveryDlq = sqs.Queue.fromQueueArn(this, 'DeliveryDlq', props.deliveryDeadLetterQueueArn);
+    if (props.tenantIds && props.tenantIds.length === 0) {
+      throw new Error(`${props.ruleName}: tenantIds is empty, so the rule would match nothing; leave it out for all tenants`);
+    }
+    const eventPattern: events.EventPattern = props.tenantIds
+      ? { ...props.eventPattern, detail: { ...(props.eventPattern.detail ?? {}), tenantId: [...props.tenantIds].sort() } }
+      : props.eventPattern;
     this.rule = new events.Rule(this, 'Rule', {
       ruleName: props.ruleName,
       description: props.description,
       eventBus: props.bus,
-      eventPattern: props.eventPattern,
+      eventPattern,
     });
     this.rule.addTarget(
       new targets.SqsQueue(queue, {

@@ -8,9 +8,11 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { EnvConfig } from '../config';
+import { AnalyticsArchive } from '../constructs/analytics-archive';
 import { ConsumerInbox } from '../constructs/consumer-inbox';
-import { resourceName } from '../naming';
-import { archivedTopics, type RegistryManifest } from '../registry';
+import { AlarmedDeadLetterQueue } from '../constructs/dead-letter-queue';
+import { resourceName, ruleArn } from '../naming';
+import { archivedTopics, forwardedTopics, type RegistryManifest } from '../registry';
 
 export interface StatefulStackProps extends StackProps {
   readonly config: EnvConfig;
@@ -19,6 +21,8 @@ export interface StatefulStackProps extends StackProps {
 
 /** Names of the consumers fed from the session bus, shared with the stateless stack. */
 export const SESSION_CONSUMER = 'session-consumer';
+/** The rule from the analytics bus to the archive's Firehose stream (in the stateless stack). */
+export const ANALYTICS_ARCHIVE = 'analytics-archive';
 
 /**
  * What holds data: the platform KMS key, the event buses, consumer queues and their DLQs, and
@@ -39,6 +43,10 @@ export class StatefulStack extends Stack {
   readonly sessionSecret: secretsmanager.Secret;
   /** Short-lived per-session state of the forward API: quota windows and idempotency keys. */
   readonly forwardState: dynamodb.Table;
+  /** Parquet archive of the analytics bus; absent when no topic is forwarded there. */
+  readonly analyticsArchive?: AnalyticsArchive;
+  /** Events the analytics rule could not deliver to Firehose. */
+  readonly analyticsDeliveryDlq?: AlarmedDeadLetterQueue;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
@@ -129,6 +137,38 @@ export class StatefulStack extends Stack {
         'Items live at most 2 minutes (quota windows, idempotency keys); a point-in-time restore of them has no use and ' +
         'losing the table only lets a retried event through twice, which consumers dedupe.',
     });
+
+    const analyticsTopics = forwardedTopics(registry, 'analytics');
+    if (analyticsTopics.length > 0) {
+      this.analyticsArchive = new AnalyticsArchive(this, 'AnalyticsArchive', {
+        key: this.key,
+        config,
+        alarmTopic: this.alarmTopic,
+        name: name(ANALYTICS_ARCHIVE),
+        columns: registry.analyticsArchiveColumns,
+        topics: analyticsTopics,
+      });
+      this.analyticsDeliveryDlq = new AlarmedDeadLetterQueue(this, 'AnalyticsDeliveryDlq', {
+        key: this.key,
+        config,
+        alarmTopic: this.alarmTopic,
+        queueName: name(ANALYTICS_ARCHIVE, 'delivery-dlq'),
+        holds: `events the rule ${name(ANALYTICS_ARCHIVE)} could not deliver to Firehose`,
+      });
+      this.analyticsDeliveryDlq.queue.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowDeliveryFromItsRule',
+          principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+          actions: ['sqs:SendMessage'],
+          resources: [this.analyticsDeliveryDlq.queue.queueArn],
+          conditions: {
+            ArnEquals: {
+              'aws:SourceArn': ruleArn(this.partition, this.region, this.account, name('analytics'), name(ANALYTICS_ARCHIVE)),
+            },
+          },
+        }),
+      );
+    }
 
     this.sessionConsumer = new ConsumerInbox(this, 'SessionConsumer', {
       key: this.key,

@@ -8,11 +8,12 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { EnvConfig } from '../config';
+import { BusRuleToFirehose } from '../constructs/bus-rule-to-firehose';
 import { BusRuleToQueue } from '../constructs/bus-rule-to-queue';
 import { RustFunction } from '../constructs/rust-function';
 import { resourceName } from '../naming';
 import { forwardedTopics, interfacePattern, type RegistryManifest } from '../registry';
-import type { StatefulStack } from './stateful-stack';
+import { ANALYTICS_ARCHIVE, type StatefulStack } from './stateful-stack';
 
 export interface StatelessStackProps extends StackProps {
   readonly config: EnvConfig;
@@ -174,8 +175,23 @@ export class StatelessStack extends Stack {
       ruleName: consumer.ruleName,
       description: 'Every forwarded interface topic of the session bus to the session consumer queue',
       eventPattern: interfacePattern(registry, 'session'),
+      tenantIds: config.sessionConsumerTenantIds,
       queueArn: consumer.queue.queueArn,
       deliveryDeadLetterQueueArn: consumer.deliveryDeadLetterQueue.queue.queueArn,
     });
+
+    const archive = stateful.analyticsArchive;
+    const archiveDlq = stateful.analyticsDeliveryDlq;
+    if (archive && archiveDlq) {
+      new BusRuleToFirehose(this, 'AnalyticsArchiveRoute', {
+        config,
+        bus: stateful.analyticsBus,
+        ruleName: name(ANALYTICS_ARCHIVE),
+        description: 'Every forwarded interface topic of the analytics bus to the Parquet archive',
+        eventPattern: interfacePattern(registry, 'analytics'),
+        deliveryStreamArn: archive.deliveryStream.attrArn,
+        deliveryDeadLetterQueueArn: archiveDlq.queue.queueArn,
+      });
+    }
   }
 }

@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod evolution;
+pub mod glue;
 pub mod manifest;
 pub mod model;
 
