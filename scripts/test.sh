@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: rustfmt and clippy, registry rules, Rust unit and handler tests, CDK assertion tests, template
+# Runs every test: rustfmt and clippy, registry rules and generated code, Rust unit and handler tests, CDK assertion tests, template
 # snapshots (insta) and cfn-lint for all environments, the moto contract tests, and one full
 # validated synth (cdk-nag + Rust build) of dev with its asset checks.
 #   scripts/test.sh
@@ -31,6 +31,9 @@ if [ -n "$base" ]; then
 else
   echo "registry evolve: no base revision (first commit or shallow clone); skipped"
 fi
+
+log "registry: generated Rust and TypeScript payload types"
+"$ROOT/scripts/typegen.sh" --check
 
 log "Rust: unit and handler tests"
 cargo test --quiet
