@@ -235,8 +235,8 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 continue;
             }
             match self.check_event(&event, now_ms) {
-                Ok((topic, payload)) => {
-                    match self.entry(&request.client, &event, topic, &payload) {
+                Ok((topic, payload, redacted)) => {
+                    match self.entry(&request.client, &event, topic, &payload, redacted) {
                         Ok(entry) => {
                             entries.push(entry);
                             entry_index.push(index);
@@ -345,7 +345,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         &'t self,
         event: &ClientEvent,
         now_ms: i64,
-    ) -> Result<(&'t CompiledTopic, Value), (RejectReason, String)> {
+    ) -> Result<(&'t CompiledTopic, Value, bool), (RejectReason, String)> {
         let topic = self.topics.resolve(&event.topic).ok_or_else(|| {
             (
                 RejectReason::UnknownTopic,
@@ -419,10 +419,11 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 format!("topic '{}' forwards a sample of its events", spec.topic),
             ));
         }
-        self.redactor
+        let redacted = self
+            .redactor
             .redact(&mut payload, spec.redaction_hint.as_ref())
             .map_err(|detail| (RejectReason::RedactionUnavailable, detail))?;
-        Ok((topic, payload))
+        Ok((topic, payload, redacted))
     }
 
     fn entry(
@@ -431,12 +432,23 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         event: &ClientEvent,
         topic: &CompiledTopic,
         payload: &Value,
+        redacted: bool,
     ) -> Result<BusEntry, String> {
         let bus = topic.spec.bus;
         let bus_name = self
             .config
             .bus_name(bus)
             .ok_or_else(|| format!("no {} bus is configured for this deployment", bus.as_str()))?;
+        // The client's payload text goes out as is unless redaction changed it: no re-encoding
+        // on the common path.
+        let reencoded = if redacted {
+            Some(
+                serde_json::value::to_raw_value(payload)
+                    .map_err(|e| format!("cannot encode payload: {e}"))?,
+            )
+        } else {
+            None
+        };
         let detail = ForwardedDetail {
             id: &event.id,
             topic: &topic.spec.topic,
@@ -446,7 +458,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             tab_id: &client.tab_id,
             app_version: &client.app_version,
             client_ts: event.ts,
-            payload,
+            payload: reencoded.as_deref().unwrap_or(event.payload),
             meta: event.meta.unwrap_or(&EMPTY_OBJECT),
         };
         Ok(BusEntry {

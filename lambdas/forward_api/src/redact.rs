@@ -16,7 +16,8 @@ pub const HASH_PREFIX: &str = "hmac-sha256:";
 
 /// Applies redaction hints; holds the hashing key when the deployment has one.
 pub struct Redactor {
-    key: Option<hmac::Key>,
+    /// An HMAC context already keyed: cloning it per value skips the key setup.
+    key: Option<hmac::Context>,
 }
 
 impl Redactor {
@@ -33,12 +34,19 @@ impl Redactor {
             .expand(&[b"forward-api redaction hash v1"], hmac::HMAC_SHA256)
             .expect("HMAC-SHA256 key length is a valid HKDF output length")
             .into();
-        Self { key: Some(key) }
+        Self {
+            key: Some(hmac::Context::with_key(&key)),
+        }
     }
 
-    /// Drops and hashes, in place.
-    pub fn redact(&self, payload: &mut Value, hint: Option<&RedactionHint>) -> Result<(), String> {
-        let Some(hint) = hint else { return Ok(()) };
+    /// Drops and hashes, in place. Returns whether the payload changed.
+    pub fn redact(
+        &self,
+        payload: &mut Value,
+        hint: Option<&RedactionHint>,
+    ) -> Result<bool, String> {
+        let Some(hint) = hint else { return Ok(false) };
+        let mut changed = false;
         for pointer in &hint.hash {
             let Some(value) = payload.pointer_mut(pointer) else {
                 continue;
@@ -49,28 +57,32 @@ impl Redactor {
                 ));
             };
             *value = Value::String(hash_value(key, value));
+            changed = true;
         }
         for pointer in &hint.drop {
-            remove_pointer(payload, pointer);
+            changed |= remove_pointer(payload, pointer);
         }
-        Ok(())
+        Ok(changed)
     }
 }
 
-fn hash_value(key: &hmac::Key, value: &Value) -> String {
-    let tag = match value {
-        Value::String(s) => hmac::sign(key, s.as_bytes()),
-        other => hmac::sign(key, other.to_string().as_bytes()),
-    };
+fn hash_value(keyed: &hmac::Context, value: &Value) -> String {
+    let mut context = keyed.clone();
+    match value {
+        Value::String(s) => context.update(s.as_bytes()),
+        other => context.update(other.to_string().as_bytes()),
+    }
+    let tag = context.sign();
     let mut out = String::with_capacity(HASH_PREFIX.len() + 43);
     out.push_str(HASH_PREFIX);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(tag.as_ref(), &mut out);
     out
 }
 
-fn remove_pointer(value: &mut Value, pointer: &str) {
+/// Removes the value at `pointer`; whether there was one.
+fn remove_pointer(value: &mut Value, pointer: &str) -> bool {
     let Some((parent, last)) = pointer.rsplit_once('/') else {
-        return;
+        return false;
     };
     let key: std::borrow::Cow<'_, str> = if last.contains('~') {
         last.replace("~1", "/").replace("~0", "~").into()
@@ -78,17 +90,15 @@ fn remove_pointer(value: &mut Value, pointer: &str) {
         last.into()
     };
     match value.pointer_mut(parent) {
-        Some(Value::Object(map)) => {
-            map.remove(key.as_ref());
-        }
-        Some(Value::Array(items)) => {
-            if let Ok(i) = key.parse::<usize>() {
-                if i < items.len() {
-                    items.remove(i);
-                }
+        Some(Value::Object(map)) => map.remove(key.as_ref()).is_some(),
+        Some(Value::Array(items)) => match key.parse::<usize>() {
+            Ok(i) if i < items.len() => {
+                items.remove(i);
+                true
             }
-        }
-        _ => {}
+            _ => false,
+        },
+        _ => false,
     }
 }
 
@@ -107,10 +117,18 @@ mod tests {
         };
         let mut payload =
             json!({"email": "a@b.c", "name": "A", "contact": {"phone": "1", "city": "X"}});
-        Redactor::without_hashing()
-            .redact(&mut payload, Some(&hint))
-            .unwrap();
+        assert!(
+            Redactor::without_hashing()
+                .redact(&mut payload, Some(&hint))
+                .unwrap()
+        );
         assert_eq!(payload, json!({"name": "A", "contact": {"city": "X"}}));
+        // Nothing to drop: unchanged, and said so (the raw payload can be forwarded as is).
+        assert!(
+            !Redactor::without_hashing()
+                .redact(&mut payload, Some(&hint))
+                .unwrap()
+        );
     }
 
     #[test]
@@ -151,7 +169,7 @@ mod tests {
         assert!(err.contains("/userId"), "{err}");
         // Nothing to hash in this payload: it may leave.
         let mut other = json!({"other": 1});
-        redactor.redact(&mut other, Some(&hint)).unwrap();
+        assert!(!redactor.redact(&mut other, Some(&hint)).unwrap());
         assert_eq!(other, json!({"other": 1}));
     }
 }

@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -47,10 +46,7 @@ impl Timestamp {
     }
 
     pub fn to_rfc3339(self) -> String {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
-            .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
-            .unwrap_or_default()
+        self.to_string()
     }
 
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
@@ -91,7 +87,67 @@ impl<'de> Deserialize<'de> for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_rfc3339())
+        let mut buffer = [0u8; RFC3339_MAX];
+        s.serialize_str(
+            self.write_rfc3339(&mut buffer)
+                .map_err(serde::ser::Error::custom)?,
+        )
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`
+const RFC3339_MAX: usize = 24;
+
+impl Timestamp {
+    /// RFC 3339 in UTC: `2023-11-14T22:13:20Z`, with `.mmm` when the milliseconds are not
+    /// zero, written into `buffer`. The calendar arithmetic is `time`'s; only the fixed layout
+    /// is written here: `time`'s generic RFC 3339 formatter (and `core::fmt` padding) cost
+    /// ~8–10 % of the forward hot path's instructions (callgrind).
+    fn write_rfc3339(self, buffer: &mut [u8; RFC3339_MAX]) -> Result<&str, &'static str> {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .map_err(|_| "timestamp out of range")?;
+        let (date, time) = (t.date(), t.time());
+        let year = u32::try_from(date.year())
+            .ok()
+            .filter(|y| *y <= 9999)
+            .ok_or("year outside 0000-9999")?;
+        let digits = |out: &mut [u8], mut value: u32| {
+            for slot in out.iter_mut().rev() {
+                *slot = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        digits(&mut buffer[0..4], year);
+        buffer[4] = b'-';
+        digits(&mut buffer[5..7], u32::from(u8::from(date.month())));
+        buffer[7] = b'-';
+        digits(&mut buffer[8..10], u32::from(date.day()));
+        buffer[10] = b'T';
+        digits(&mut buffer[11..13], u32::from(time.hour()));
+        buffer[13] = b':';
+        digits(&mut buffer[14..16], u32::from(time.minute()));
+        buffer[16] = b':';
+        digits(&mut buffer[17..19], u32::from(time.second()));
+        let len = match time.millisecond() {
+            0 => 19,
+            ms => {
+                buffer[19] = b'.';
+                digits(&mut buffer[20..23], u32::from(ms));
+                23
+            }
+        };
+        buffer[len] = b'Z';
+        std::str::from_utf8(&buffer[..=len]).map_err(|_| "not UTF-8")
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut buffer = [0u8; RFC3339_MAX];
+        f.write_str(
+            self.write_rfc3339(&mut buffer)
+                .map_err(|_| std::fmt::Error)?,
+        )
     }
 }
 
@@ -110,7 +166,9 @@ pub struct ForwardedDetail<'a> {
     pub tab_id: &'a str,
     pub app_version: &'a str,
     pub client_ts: Timestamp,
-    pub payload: &'a Value,
+    /// The payload as it leaves the session: the client's JSON text when redaction changed
+    /// nothing, else the redacted payload re-encoded.
+    pub payload: &'a RawValue,
     /// The client's meta object as sent (`{}` when absent).
     pub meta: &'a RawValue,
 }
@@ -126,6 +184,19 @@ mod tests {
         let b: Timestamp = serde_json::from_value(json!("2023-11-14T22:13:20.123Z")).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.to_rfc3339(), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            Timestamp(1_700_000_000_000).to_rfc3339(),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(
+            Timestamp(1_700_000_000_100).to_rfc3339(),
+            "2023-11-14T22:13:20.100Z"
+        );
+        assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::parse_rfc3339(&Timestamp(1_767_225_599_007).to_rfc3339()),
+            Some(Timestamp(1_767_225_599_007))
+        );
         let err = serde_json::from_value::<Timestamp>(json!("yesterday")).unwrap_err();
         assert!(
             err.to_string().contains("not an RFC 3339 timestamp"),
