@@ -577,161 +577,269 @@ async fn requests_without_a_valid_token_or_for_another_session_are_refused() {
     assert!(drain(&env.sqs, &env.consumer_queue_url, 0).await.is_empty());
 }
 
-/// One request per rejection reason and per forwarding policy; each answer names the reason, and
-/// the queue ends up holding exactly the accepted events.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_rejection_reason_and_policy_on_the_emulator() {
+fn client_body(events: Vec<Value>) -> String {
+    json!({"events": events, "client": {"appVersion": "4.2.0", "sessionId": "sess-123", "tabId": "tab-1", "nonce": "n"}}).to_string()
+}
+
+fn event(id: &str, topic: &str, payload: Value) -> Value {
+    json!({"id": id, "ts": FIXTURE_NOW, "topic": topic, "payload": payload, "schemaVersion": "1.0.0"})
+}
+
+fn started(id: &str) -> Value {
+    event(
+        id,
+        "session.lifecycle.started",
+        json!({"tenantId": "acme", "locale": "en"}),
+    )
+}
+
+fn with(mut event: Value, key: &str, value: Value) -> Value {
+    event[key] = value;
+    event
+}
+
+/// Sends `events` through the emulated forward function and returns the 202 answer.
+async fn send(
+    forwarder: &EmulatedForwarder,
+    verifier: &TokenVerifier,
+    events: Vec<Value>,
+) -> Value {
+    let mut request = fixture();
+    request.body = Some(client_body(events));
+    let response = handle(forwarder, verifier, &request, FIXTURE_NOW).await;
+    assert_eq!(response.status_code, 202, "{:?}", response.body);
+    answer(&response)
+}
+
+/// The request is answered with exactly `expected` rejections (one per event, in order) and
+/// nothing reaches the consumer queue or the archive route.
+async fn assert_only_rejected(events: Vec<Value>, expected: &[&str]) -> Value {
     let env = emulate().await;
     let (forwarder, verifier) = forwarder(&env, BUS, RetryPolicy::default(), 10_000).await;
-    let event = |id: &str, topic: &str, payload: Value| json!({"id": id, "ts": FIXTURE_NOW, "topic": topic, "payload": payload, "schemaVersion": "1.0.0"});
-    let started = || json!({"tenantId": "acme", "locale": "en"});
-    let with = |mut e: Value, key: &str, value: Value| {
-        e[key] = value;
-        e
-    };
-    let cases: Vec<(&str, Vec<Value>)> = vec![
-        (
-            "malformed_event",
-            vec![json!({"id": "m1", "topic": "session.lifecycle.started"})],
-        ),
-        (
-            "duplicate_event",
-            vec![
-                event("d1", "session.lifecycle.started", started()),
-                event("d1", "session.lifecycle.started", started()),
-            ],
-        ),
-        (
-            "unknown_topic",
-            vec![event("u1", "session.teleported", json!({}))],
-        ),
-        (
-            "topic_denied",
-            vec![event(
-                "x1",
-                "debug.console.captured",
-                json!({"level": "error", "message": "m"}),
-            )],
-        ),
-        (
-            "unsupported_schema_version",
-            vec![with(
-                event("v1", "session.lifecycle.started", started()),
-                "schemaVersion",
-                json!("2.0.0"),
-            )],
-        ),
-        (
-            "schema_violation",
-            vec![event(
-                "s1",
-                "session.lifecycle.started",
-                json!({"tenantId": 7}),
-            )],
-        ),
-        (
-            "payload_too_large",
-            vec![event(
-                "p1",
-                "session.summary.final",
-                json!({"tenantId": "a", "conversationId": "c", "turns": 1, "summary": "x".repeat(4100)}),
-            )],
-        ),
-        (
-            "stale_event",
-            vec![with(
-                event("t1", "session.lifecycle.started", started()),
-                "ts",
-                json!(FIXTURE_NOW - 121_000),
-            )],
-        ),
-        (
-            "future_event",
-            vec![with(
-                event("t2", "session.lifecycle.started", started()),
-                "ts",
-                json!(FIXTURE_NOW + 121_000),
-            )],
-        ),
-    ];
-    let mut expected_delivered = 0;
-    for (reason, events) in &cases {
-        let mut request = fixture();
-        request.body = Some(json!({"events": events, "client": {"appVersion": "4.2.0", "sessionId": "sess-123", "tabId": "tab-1", "nonce": "n"}}).to_string());
-        let response = handle(&forwarder, &verifier, &request, FIXTURE_NOW).await;
-        assert_eq!(response.status_code, 202, "{reason}");
-        let body = answer(&response);
-        let reasons: Vec<&str> = body["rejected"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["reason"].as_str().unwrap())
-            .collect();
-        assert_eq!(reasons, [*reason], "{reason}: {body}");
-        expected_delivered += body["accepted"].as_array().unwrap().len();
-    }
-
-    // Policies. `sampled`: deterministic on the id; at rate 0.1 a few of 40 ids are kept.
-    let sampled: Vec<Value> = (0..40)
-        .map(|i| {
-            event(
-                &format!("ui-{i}"),
-                "ui.interaction.sampled",
-                json!({"tenantId": "acme", "element": "button", "action": "click"}),
-            )
-        })
+    let body = send(&forwarder, &verifier, events).await;
+    let reasons: Vec<&str> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
         .collect();
-    let mut request = fixture();
-    request.body = Some(json!({"events": sampled, "client": {"appVersion": "4.2.0", "sessionId": "sess-123", "tabId": "tab-1", "nonce": "n"}}).to_string());
-    let body = answer(&handle(&forwarder, &verifier, &request, FIXTURE_NOW).await);
-    let kept = body["accepted"].as_array().unwrap().len();
+    assert_eq!(reasons, expected, "{body}");
+    let accepted = body["accepted"].as_array().unwrap().len();
+    let delivered = drain(&env.sqs, &env.consumer_queue_url, accepted).await;
+    assert_eq!(delivered.len(), accepted, "only accepted events are routed");
+    assert!(drain(&env.sqs, &env.archive_queue_url, 0).await.is_empty());
+    body
+}
+
+// One test per rejection reason (already_forwarded and publish_failed have their own above).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_malformed_event() {
+    let body = assert_only_rejected(
+        vec![json!({"id": "m1", "topic": "session.lifecycle.started"})],
+        &["malformed_event"],
+    )
+    .await;
+    assert_eq!(body["rejected"][0]["id"], "m1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_duplicate_event_in_one_request() {
+    let body = assert_only_rejected(vec![started("d1"), started("d1")], &["duplicate_event"]).await;
+    assert_eq!(
+        body["accepted"],
+        json!(["d1"]),
+        "the first one goes through"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_unknown_topic() {
+    assert_only_rejected(
+        vec![event("u1", "session.teleported", json!({}))],
+        &["unknown_topic"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_unsupported_schema_version() {
+    assert_only_rejected(
+        vec![with(started("v1"), "schemaVersion", json!("2.0.0"))],
+        &["unsupported_schema_version"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_schema_violation_with_the_json_pointer() {
+    let body = assert_only_rejected(
+        vec![event(
+            "s1",
+            "session.lifecycle.started",
+            json!({"tenantId": 7, "locale": "en"}),
+        )],
+        &["schema_violation"],
+    )
+    .await;
+    let detail = body["rejected"][0]["detail"].as_str().unwrap();
+    assert!(detail.starts_with("at /payload/tenantId:"), "{detail}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_payload_too_large() {
+    assert_only_rejected(
+        vec![event(
+            "p1",
+            "session.summary.final",
+            json!({"tenantId": "a", "conversationId": "c", "turns": 1, "summary": "x".repeat(4100)}),
+        )],
+        &["payload_too_large"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_stale_and_future_events() {
+    assert_only_rejected(
+        vec![
+            with(started("t1"), "ts", json!(FIXTURE_NOW - 121_000)),
+            with(started("t2"), "ts", json!(FIXTURE_NOW + 121_000)),
+        ],
+        &["stale_event", "future_event"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_redaction_unavailable_without_a_hashing_key() {
+    let env = emulate().await;
+    let (forwarder, verifier) = forwarder(&env, BUS, RetryPolicy::default(), 600).await;
+    let forwarder = forwarder.with_redactor(Redactor::without_hashing());
+    let body = send(
+        &forwarder,
+        &verifier,
+        vec![event(
+            "r1",
+            "user.profile.updated",
+            json!({"tenantId": "acme", "userId": "u-7", "changedFields": ["name"]}),
+        )],
+    )
+    .await;
+    assert_eq!(
+        body["rejected"][0]["reason"], "redaction_unavailable",
+        "{body}"
+    );
+    assert!(drain(&env.sqs, &env.consumer_queue_url, 0).await.is_empty());
+}
+
+// One test per forwarding policy (`default`: the fixture test above).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_deny_never_reaches_a_bus() {
+    assert_only_rejected(
+        vec![event(
+            "x1",
+            "debug.console.captured",
+            json!({"level": "error", "message": "m"}),
+        )],
+        &["topic_denied"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_sampled_forwards_a_deterministic_sample_to_the_analytics_archive() {
+    let env = emulate().await;
+    let (forwarder, verifier) = forwarder(&env, BUS, RetryPolicy::default(), 10_000).await;
+    let events = || -> Vec<Value> {
+        (0..40)
+            .map(|i| {
+                event(
+                    &format!("ui-{i}"),
+                    "ui.interaction.sampled",
+                    json!({"tenantId": "acme", "element": "button", "action": "click"}),
+                )
+            })
+            .collect()
+    };
+    let body = send(&forwarder, &verifier, events()).await;
+    let kept: Vec<String> = body["accepted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
     let sampled_out = body["rejected"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|r| r["reason"] == "sampled_out")
         .count();
-    assert_eq!(kept + sampled_out, 40, "{body}");
-    assert!((1..=12).contains(&kept), "rate 0.1 kept {kept} of 40");
+    assert_eq!(kept.len() + sampled_out, 40, "{body}");
+    assert!(
+        (1..=12).contains(&kept.len()),
+        "rate 0.1 kept {} of 40",
+        kept.len()
+    );
     // Analytics topics go to the analytics bus and its archive route, not the session consumer.
-    let archived = drain(&env.sqs, &env.archive_queue_url, kept).await;
-    assert_eq!(archived.len(), kept);
+    let archived = drain(&env.sqs, &env.archive_queue_url, kept.len()).await;
+    assert_eq!(archived.len(), kept.len());
     for record in &archived {
-        // In AWS the archive receives the detail itself (the target's InputPath `$.detail`, asserted
-        // in the CDK tests): the Glue table's columns. moto ignores InputPath and delivers the
-        // whole event, so look inside it.
+        // In AWS the archive receives the detail itself (the target's InputPath `$.detail`,
+        // asserted in the CDK tests): the Glue table's columns. moto ignores InputPath and
+        // delivers the whole event, so look inside it.
         let detail = record.get("detail").unwrap_or(record);
         assert_eq!(detail["topic"], "ui.interaction.sampled", "{record}");
         assert_eq!(detail["sessionId"], "sess-123");
         assert!(detail["clientTs"].is_string() && detail["payload"].is_object());
     }
+    assert!(drain(&env.sqs, &env.consumer_queue_url, 0).await.is_empty());
+    // Same ids, another session: the same decision (the sample is on the event id).
+    let mut other = fixture();
+    other.headers.insert(
+        "authorization",
+        format!(
+            "Bearer {}",
+            forward_api::auth::mint(LOCAL_SECRET.as_bytes(), "sess-456", FIXTURE_NOW / 1000 + 60)
+                .unwrap()
+        )
+        .parse()
+        .unwrap(),
+    );
+    other.body = Some(
+        json!({"events": events(), "client": {"appVersion": "4.2.0", "sessionId": "sess-456", "tabId": "t", "nonce": "n"}})
+            .to_string(),
+    );
+    let again = answer(&handle(&forwarder, &verifier, &other, FIXTURE_NOW).await);
+    assert_eq!(again["accepted"], json!(kept));
+}
 
-    // `conditional`: forwarded only redacted (text dropped, author hashed).
-    let mut request = fixture();
-    request.body = Some(json!({"events": [event("chat-1", "chat.message.sent",
-        json!({"tenantId": "acme", "conversationId": "c-1", "messageId": "m-1", "authorId": "agent-7",
-               "role": "agent", "length": 11, "text": "hello world"}))],
-        "client": {"appVersion": "4.2.0", "sessionId": "sess-123", "tabId": "tab-1", "nonce": "n"}}).to_string());
-    let body = answer(&handle(&forwarder, &verifier, &request, FIXTURE_NOW).await);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_conditional_forwards_only_the_redacted_payload() {
+    let env = emulate().await;
+    let (forwarder, verifier) = forwarder(&env, BUS, RetryPolicy::default(), 600).await;
+    let body = send(
+        &forwarder,
+        &verifier,
+        vec![event(
+            "chat-1",
+            "chat.message.sent",
+            json!({"tenantId": "acme", "conversationId": "c-1", "messageId": "m-1", "authorId": "agent-7",
+                   "role": "agent", "length": 11, "text": "hello world"}),
+        )],
+    )
+    .await;
     assert_eq!(body["accepted"], json!(["chat-1"]), "{body}");
-    expected_delivered += 1;
-
-    let delivered = drain(&env.sqs, &env.consumer_queue_url, expected_delivered).await;
-    assert_eq!(delivered.len(), expected_delivered);
-    let chat = delivered
-        .iter()
-        .find(|m| m["detail"]["id"] == "chat-1")
-        .expect("the conditional topic is routed");
-    assert!(chat["detail"]["payload"].get("text").is_none(), "{chat}");
+    let delivered = drain(&env.sqs, &env.consumer_queue_url, 1).await;
+    assert_eq!(delivered.len(), 1);
+    let payload = &delivered[0]["detail"]["payload"];
+    assert!(payload.get("text").is_none(), "{payload}");
+    assert!(!delivered[0].to_string().contains("agent-7"));
     assert!(
-        chat["detail"]["payload"]["authorId"]
+        payload["authorId"]
             .as_str()
             .unwrap()
             .starts_with("hmac-sha256:")
     );
-    let topics: BTreeSet<&str> = delivered
-        .iter()
-        .map(|m| m["detail-type"].as_str().unwrap())
-        .collect();
-    assert!(!topics.contains("debug.console.captured"));
 }
