@@ -191,6 +191,36 @@ impl SessionState for MemoryState {
     }
 }
 
+/// One store shared by several forwarders (as Lambda instances share one table).
+impl<T: SessionState> SessionState for std::sync::Arc<T> {
+    fn consume_quota(
+        &self,
+        session_id: &str,
+        events: u32,
+        limit: u32,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<QuotaDecision, StateError>> + Send {
+        (**self).consume_quota(session_id, events, limit, now_ms)
+    }
+
+    fn claim(
+        &self,
+        session_id: &str,
+        ids: &[&str],
+        now_ms: i64,
+    ) -> impl Future<Output = Vec<Result<Claim, StateError>>> + Send {
+        (**self).claim(session_id, ids, now_ms)
+    }
+
+    fn release(
+        &self,
+        session_id: &str,
+        ids: &[&str],
+    ) -> impl Future<Output = Result<(), StateError>> + Send {
+        (**self).release(session_id, ids)
+    }
+}
+
 /// No cross-request state: every quota check passes and every claim is new. For benchmarks and
 /// fuzzing, where the per-request path is the subject and remembered ids would skew it.
 #[derive(Debug, Default, Clone, Copy)]

@@ -344,7 +344,7 @@ async fn an_event_whose_publishing_failed_can_be_retried() {
     let failing = Forwarder::new(
         topics,
         MemorySink::failing_for(["session.summary.final"]),
-        SharedState(state.clone()),
+        state.clone(),
         ForwardConfig::with_buses("session-bus", None),
     )
     .with_redactor(Redactor::from_secret(LOCAL_SECRET));
@@ -356,7 +356,7 @@ async fn an_event_whose_publishing_failed_can_be_retried() {
     let healthy = Forwarder::new(
         topics,
         MemorySink::new(),
-        SharedState(state),
+        state,
         ForwardConfig::with_buses("session-bus", None),
     )
     .with_redactor(Redactor::from_secret(LOCAL_SECRET));
@@ -380,38 +380,6 @@ async fn an_unavailable_state_store_degrades_to_at_least_once() {
         body_json(&response)["accepted"].as_array().unwrap().len(),
         4
     );
-}
-
-/// Two forwarders over one in-memory store, as two Lambda instances share one table.
-struct SharedState(std::sync::Arc<MemoryState>);
-
-impl forward_api::SessionState for SharedState {
-    async fn consume_quota(
-        &self,
-        session_id: &str,
-        events: u32,
-        limit: u32,
-        now_ms: i64,
-    ) -> Result<forward_api::state::QuotaDecision, forward_api::state::StateError> {
-        self.0
-            .consume_quota(session_id, events, limit, now_ms)
-            .await
-    }
-    async fn claim(
-        &self,
-        session_id: &str,
-        ids: &[&str],
-        now_ms: i64,
-    ) -> Vec<Result<forward_api::state::Claim, forward_api::state::StateError>> {
-        self.0.claim(session_id, ids, now_ms).await
-    }
-    async fn release(
-        &self,
-        session_id: &str,
-        ids: &[&str],
-    ) -> Result<(), forward_api::state::StateError> {
-        self.0.release(session_id, ids).await
-    }
 }
 
 #[tokio::test]
