@@ -170,11 +170,20 @@ pub fn check_entry(entry: &SourceEntry) -> Vec<Violation> {
             }
             if let Some(hint) = &spec.redaction_hint {
                 for pointer in hint.drop.iter().chain(&hint.hash) {
-                    if let Err(why) = pointer_in_schema(&spec.payload_schema, pointer) {
-                        fail(
+                    match pointer_in_schema(&spec.payload_schema, pointer) {
+                        Err(why) => fail(
                             "redaction",
                             format!("redactionHint pointer '{pointer}': {why}"),
-                        );
+                        ),
+                        Ok(field) if hint.hash.contains(pointer) => {
+                            if let Err(why) = hashable(field) {
+                                fail(
+                                    "redaction",
+                                    format!("redactionHint.hash '{pointer}': {why}"),
+                                );
+                            }
+                        }
+                        Ok(_) => {}
                     }
                 }
             }
@@ -232,7 +241,7 @@ pub fn check_registry(entries: &[SourceEntry]) -> Vec<Violation> {
 
 /// Resolves a JSON pointer against the `properties` of an object schema, so that a redaction
 /// hint cannot name a field the payload does not have.
-fn pointer_in_schema(schema: &Value, pointer: &str) -> Result<(), String> {
+fn pointer_in_schema<'s>(schema: &'s Value, pointer: &str) -> Result<&'s Value, String> {
     let Some(rest) = pointer.strip_prefix('/') else {
         return Err("must be a JSON pointer starting with '/'".into());
     };
@@ -244,7 +253,32 @@ fn pointer_in_schema(schema: &Value, pointer: &str) -> Result<(), String> {
             .and_then(|p| p.get(&key))
             .ok_or_else(|| format!("payloadSchema has no property '{key}' there"))?;
     }
-    Ok(())
+    Ok(node)
+}
+
+/// Length of a hashed value: `hmac-sha256:` and 43 base64url characters.
+const HASHED_LENGTH: u64 = 55;
+
+/// A hashed field leaves as a `hmac-sha256:…` string, so its schema must accept one: the
+/// generated types, the archive columns and consumers all read the field with this schema.
+fn hashable(field: &Value) -> Result<(), String> {
+    if field.get("type").and_then(Value::as_str) != Some("string") {
+        return Err("only string fields can be hashed (give it \"type\": \"string\")".into());
+    }
+    if let Some(keyword) = ["pattern", "format", "enum", "const"]
+        .into_iter()
+        .find(|k| field.get(*k).is_some())
+    {
+        return Err(format!(
+            "a hashed value cannot satisfy '{keyword}'; drop the constraint or the field"
+        ));
+    }
+    match field.get("maxLength").and_then(Value::as_u64) {
+        Some(max) if max < HASHED_LENGTH => Err(format!(
+            "maxLength {max} is shorter than a hashed value ({HASHED_LENGTH} characters)"
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -368,6 +402,33 @@ mod tests {
         assert_eq!(rules(&v), vec!["redaction", "redaction"]);
         assert!(v[0].message.contains("no property 'emial'"), "{}", v[0]);
         assert!(v[1].message.contains("starting with '/'"), "{}", v[1]);
+    }
+
+    #[test]
+    fn only_unconstrained_string_fields_can_be_hashed() {
+        let mut s = spec("user.profile.changed");
+        s.pii_level = PiiLevel::High;
+        s.payload_schema = json!({"type": "object", "properties": {
+            "userId": {"type": "string", "maxLength": 128},
+            "age": {"type": "integer"},
+            "code": {"type": "string", "pattern": "^[A-Z]+$"},
+            "short": {"type": "string", "maxLength": 16}
+        }});
+        s.redaction_hint = Some(RedactionHint {
+            drop: vec![],
+            hash: vec![
+                "/userId".into(),
+                "/age".into(),
+                "/code".into(),
+                "/short".into(),
+            ],
+        });
+        let v = check_entry(&entry(s));
+        let messages: Vec<String> = v.iter().map(|v| v.message.clone()).collect();
+        assert_eq!(v.len(), 3, "{messages:?}");
+        assert!(messages[0].contains("'/age': only string fields"));
+        assert!(messages[1].contains("'/code'") && messages[1].contains("'pattern'"));
+        assert!(messages[2].contains("'/short': maxLength 16"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The Glue (Hive) columns of a bus's Parquet archive, derived from the registry: the envelope
 //! of the forwarded detail, plus one `payload` struct whose fields are the union of the payload
 //! properties of every topic forwarded to that bus — as they leave the session: `drop`ped fields
-//! are absent, `hash`ed fields are strings.
+//! are absent (`hash`ed fields are strings either way: the registry rules allow hashing only
+//! unconstrained string fields).
 //!
 //! JSON Schema → Hive: string/enum → `string`, integer → `bigint`, number → `double`, boolean →
 //! `boolean`, array → `array<item>`, object with properties → `struct<…>`; anything else (or two
@@ -107,12 +108,11 @@ fn struct_fields(fields: &BTreeMap<String, String>) -> String {
         .join(",")
 }
 
-/// Top-level payload properties as forwarded: dropped ones removed, hashed ones strings.
+/// Top-level payload properties as forwarded: dropped ones removed.
 fn payload_fields(topic: &TopicSpec) -> Vec<(String, String)> {
     let hint = topic.redaction_hint.as_ref();
     let dropped =
         |name: &str| hint.is_some_and(|h| h.drop.iter().any(|p| p == &format!("/{name}")));
-    let hashed = |name: &str| hint.is_some_and(|h| h.hash.iter().any(|p| p == &format!("/{name}")));
     topic
         .payload_schema
         .get("properties")
@@ -121,14 +121,7 @@ fn payload_fields(topic: &TopicSpec) -> Vec<(String, String)> {
             properties
                 .iter()
                 .filter(|(name, _)| !dropped(name))
-                .map(|(name, schema)| {
-                    let ty = if hashed(name) {
-                        "string".to_owned()
-                    } else {
-                        hive_type(schema)
-                    };
-                    (name.to_lowercase(), ty)
-                })
+                .map(|(name, schema)| (name.to_lowercase(), hive_type(schema)))
                 .collect()
         })
         .unwrap_or_default()
@@ -202,7 +195,7 @@ mod tests {
             topic(
                 "a.b.c",
                 "analytics",
-                json!({"tenantId": {"type": "string"}, "count": {"type": "integer"}, "email": {"type": "string"}, "userId": {"type": "integer"}}),
+                json!({"tenantId": {"type": "string"}, "count": {"type": "integer"}, "email": {"type": "string"}, "userId": {"type": "string"}}),
                 json!({"drop": ["/email"], "hash": ["/userId"]}),
             ),
             topic(
@@ -236,8 +229,7 @@ mod tests {
             ]
         );
         assert_eq!(columns[4].json_key, "sessionId");
-        // email dropped; userId hashed → string; count integer vs number → string; the session
-        // topic's field absent.
+        // email dropped; count integer vs number → string; the session topic's field absent.
         assert_eq!(
             columns[8].hive_type,
             "struct<count:string,flag:boolean,tenantid:string,userid:string>"

@@ -4,7 +4,7 @@
 //!
 //! They describe payloads as clients send them. Forwarded payloads are redacted: fields in a
 //! topic's `redactionHint.drop` never arrive, and `hash` fields arrive as `hmac-sha256:…` strings
-//! (the registry's hashed fields are strings, so their types still hold).
+//! (the registry allows hashing only unconstrained string fields, so the types still hold).
 
 // Formatted by the generator (prettyplease), not rustfmt: `--check` compares its exact output.
 #[rustfmt::skip]
