@@ -111,7 +111,14 @@ describe('forward function: auth, quota and idempotency state', () => {
     assert.ok(JSON.stringify(kms[0].Condition).includes('kms:ViaService'), 'key use not restricted to the services');
   });
 
-  test('an alarm watches events the bus refused, on the alarm topic', () => {
+  test('alarms watch events the bus refused and state store failures, on the alarm topic', () => {
+    dev.stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'eventfabric-dev-forward-state-errors',
+      Namespace: 'eventfabric',
+      MetricName: 'StateStoreErrors',
+      Dimensions: [{ Name: 'function', Value: 'forward-api' }],
+      AlarmActions: [Match.anyValue()],
+    });
     dev.stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'eventfabric-dev-forward-failures',
       Namespace: 'eventfabric',

@@ -92,24 +92,42 @@ export class StatelessStack extends Stack {
       }),
     );
 
+    // Alarms on the function's EMF counters (sum over 5 minutes), to the alarm topic.
+    const alarmOn = (metricName: string, id: string, alarmName: string, threshold: number, description: string) => {
+      const alarm = new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { function: 'forward-api' },
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.minutes(5),
+      }).createAlarm(this, id, {
+        alarmName: name(alarmName),
+        alarmDescription: description,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm.addAlarmAction(new actions.SnsAction(stateful.alarmTopic));
+    };
     // Events every check accepted but the bus did not take: the client was told (publish_failed)
     // and may retry, but a steady rate means the bus or the permissions are broken.
-    const forwardFailures = new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName: 'ForwardFailures',
-      dimensionsMap: { function: 'forward-api' },
-      statistic: cloudwatch.Stats.SUM,
-      period: Duration.minutes(5),
-    });
-    const failuresAlarm = forwardFailures.createAlarm(this, 'ForwardFailuresAlarm', {
-      alarmName: name('forward-failures'),
-      alarmDescription: 'Valid interface events the session/analytics bus refused after retries (reported to clients as publish_failed)',
-      threshold: config.forwardFunction.forwardFailuresAlarmThreshold,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    failuresAlarm.addAlarmAction(new actions.SnsAction(stateful.alarmTopic));
+    alarmOn(
+      'ForwardFailures',
+      'ForwardFailuresAlarm',
+      'forward-failures',
+      config.forwardFunction.forwardFailuresAlarmThreshold,
+      'Valid interface events the session/analytics bus refused after retries (reported to clients as publish_failed)',
+    );
+    // The quota/idempotency table failing: the function fails open (no quota, no dedupe), which
+    // nothing else would show.
+    alarmOn(
+      'StateStoreErrors',
+      'StateStoreErrorsAlarm',
+      'forward-state-errors',
+      1,
+      'The forward state table (quota, idempotency) is failing: requests go through without quota or deduplication. See the function logs for the operation.',
+    );
     Validations.of(this.forwardFunction.function).acknowledge({
       id: 'Serverless-LambdaDLQ',
       reason: 'Invoked synchronously by API Gateway only; the caller gets the error, there is no async event to dead-letter.',

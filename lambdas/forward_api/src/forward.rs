@@ -281,7 +281,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 .collect();
             if let Err(e) = self.state.release(session_id, &ids).await {
                 tracing::warn!(error = %e, events = ids.len(), "idempotency keys of unpublished events not released; a retry within 2 minutes will be reported as already_forwarded");
-                crate::metrics::state_store_error("release");
+                crate::metrics::state_store_error();
             }
         }
         outcome.rejected.sort_by_key(|r| r.index);
@@ -334,7 +334,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 events = store_errors,
                 "idempotency store unavailable; forwarding without deduplication"
             );
-            crate::metrics::state_store_error("claim");
+            crate::metrics::state_store_error();
         }
         (kept, kept_index)
     }

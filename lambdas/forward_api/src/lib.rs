@@ -86,7 +86,7 @@ pub async fn handle<S: EventSink, St: SessionState>(
             // Fail open: the stage throttle still bounds the rate, and refusing every request
             // while the store is down would lose the events.
             tracing::warn!(request_id, error = %e, "quota store unavailable; request let through");
-            metrics::state_store_error("quota");
+            metrics::state_store_error();
         }
     }
     let total = body.events.len();

@@ -8,7 +8,7 @@
 //! | `ForwardFailures` | Count | — (events accepted by every check that the bus did not take) |
 //! | `DroppedClientEvents` | Count | `reason` (wire name of the rejection) |
 //! | `RequestsRefused` | Count | `status` (401, 403, 400, 413, 429) |
-//! | `StateStoreErrors` | Count | `operation` (quota, claim, release) |
+//! | `StateStoreErrors` | Count | — (alarmed; the log line names the operation) |
 //! | `PutEventsBatchFill` | Percent | — (recorded by `eventfabric_core`'s EventBridge sink) |
 
 use metrics::{Unit, counter, describe_counter};
@@ -68,6 +68,6 @@ pub fn request_refused(status: u16) {
     counter!(REQUESTS_REFUSED, "status" => status.to_string()).increment(1);
 }
 
-pub fn state_store_error(operation: &'static str) {
-    counter!(STATE_STORE_ERRORS, "operation" => operation).increment(1);
+pub fn state_store_error() {
+    counter!(STATE_STORE_ERRORS).increment(1);
 }
