@@ -51,6 +51,8 @@ export class StatelessStack extends Stack {
         SESSION_SECRET_ARN: stateful.sessionSecret.secretArn,
         STATE_TABLE_NAME: stateful.forwardState.tableName,
         QUOTA_EVENTS_PER_MINUTE: String(config.forwardFunction.quotaEventsPerMinute),
+        // A claim left pending by an invocation that died is taken over once this has passed.
+        CLAIM_LEASE_SECONDS: String(config.forwardFunction.timeoutSeconds + 5),
         METRICS_NAMESPACE: METRICS_NAMESPACE,
       },
       logRetention: config.logRetention,
@@ -61,7 +63,7 @@ export class StatelessStack extends Stack {
     if (usesAnalytics) {
       stateful.analyticsBus.grantPutEventsTo(this.forwardFunction.function);
     }
-    // The signing secret and the three item writes the quota and idempotency need, on their ARNs;
+    // The signing secret and the item writes the quota and idempotency need, on their ARNs;
     // the platform key only through those two services. Written on the role: the grant helpers
     // would put this role into the key policy of the stateful stack, a dependency cycle.
     const fn = this.forwardFunction.function;
@@ -75,7 +77,7 @@ export class StatelessStack extends Stack {
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'WriteForwardState',
-        actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
         resources: [stateful.forwardState.tableArn],
       }),
     );

@@ -135,6 +135,9 @@ pub struct ForwardConfig {
     pub request: RequestLimits,
     /// Events one session may send per minute (see [`crate::state`] for the algorithm).
     pub quota_events_per_minute: u32,
+    /// How long an idempotency claim stays pending before another request may take it over;
+    /// must be longer than the function timeout.
+    pub claim_lease_seconds: i64,
 }
 
 impl ForwardConfig {
@@ -151,6 +154,7 @@ impl ForwardConfig {
                 max_events: 50,
             },
             quota_events_per_minute: 600,
+            claim_lease_seconds: crate::state::DEFAULT_CLAIM_LEASE_SECONDS,
         }
     }
 
@@ -273,6 +277,13 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 }
             }
         }
+        if !outcome.accepted.is_empty() {
+            let ids: Vec<&str> = outcome.accepted.iter().map(String::as_str).collect();
+            if let Err(e) = self.state.confirm(session_id, &ids, now_ms).await {
+                tracing::warn!(error = %e, events = ids.len(), "idempotency keys of published events not confirmed; a retry after the claim lease may send them again (consumers dedupe)");
+                crate::metrics::state_store_error();
+            }
+        }
         if !unpublished.is_empty() {
             // Let the client's retry through: these ids were never delivered.
             let ids: Vec<&str> = unpublished
@@ -303,7 +314,10 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             return (entries, entry_index);
         }
         let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-        let claims = self.state.claim(session_id, &ids, now_ms).await;
+        let claims = self
+            .state
+            .claim(session_id, &ids, self.config.claim_lease_seconds, now_ms)
+            .await;
         let mut store_errors = 0usize;
         let mut kept = Vec::with_capacity(entries.len());
         let mut kept_index = Vec::with_capacity(entries.len());

@@ -7,6 +7,8 @@
 //!   start-up, never from the template or the environment itself.
 //! - `STATE_TABLE_NAME` (required): the DynamoDB table of quota windows and idempotency keys.
 //! - `QUOTA_EVENTS_PER_MINUTE` (optional, default 600): events per session per minute.
+//! - `CLAIM_LEASE_SECONDS` (optional, default 30): how long an idempotency claim stays pending;
+//!   longer than the function timeout.
 //! - `METRICS_NAMESPACE` (optional, default `eventfabric`): the CloudWatch namespace of the EMF
 //!   metrics.
 //! - the usual AWS SDK variables (`AWS_REGION`, `AWS_ENDPOINT_URL` for local emulators).
@@ -47,6 +49,11 @@ async fn main() -> Result<(), Error> {
         config.quota_events_per_minute = quota
             .parse()
             .map_err(|e| format!("QUOTA_EVENTS_PER_MINUTE '{quota}': {e}"))?;
+    }
+    if let Ok(lease) = std::env::var("CLAIM_LEASE_SECONDS") {
+        config.claim_lease_seconds = lease
+            .parse()
+            .map_err(|e| format!("CLAIM_LEASE_SECONDS '{lease}': {e}"))?;
     }
     let namespace = std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "eventfabric".into());
     let metrics = metrics_cloudwatch_embedded::Builder::new()

@@ -10,8 +10,11 @@
 //! **Idempotency** — one key per `(sessionId, event id)`, written with a conditional put that
 //! fails when a live key exists. A key lives 2 minutes (the accepted clock skew): long enough to
 //! catch the client retries that the skew check still lets through. Keys are claimed only for
-//! events that passed every other check, and released when publishing fails, so a retry of a
-//! failed event is not mistaken for a duplicate.
+//! events that passed every other check, as *pending* with a lease longer than the function's
+//! timeout; once published they are *confirmed* (the lease removed, in batches), and when
+//! publishing fails they are released, so a retry of a failed event is not mistaken for a
+//! duplicate. A pending key whose lease ran out (the function died between claim and publish)
+//! can be claimed again: that event is retried, not lost.
 //!
 //! TTL deletion in DynamoDB lags (up to days), so both conditions also compare `expiresAt` with
 //! the current time instead of trusting that expired items are gone.
@@ -26,6 +29,9 @@ use serde::Serialize;
 
 /// How long an idempotency key lives.
 pub const IDEMPOTENCY_TTL_SECONDS: i64 = 120;
+/// How long a claim stays pending before another request may take it over; longer than the
+/// function timeout (`CLAIM_LEASE_SECONDS` in the deployment).
+pub const DEFAULT_CLAIM_LEASE_SECONDS: i64 = 30;
 /// Length of a quota window.
 pub const QUOTA_WINDOW_SECONDS: i64 = 60;
 
@@ -62,13 +68,22 @@ pub trait SessionState: Send + Sync {
         now_ms: i64,
     ) -> impl Future<Output = Result<QuotaDecision, StateError>> + Send;
 
-    /// Claims each id for the session; one result per id, in order.
+    /// Claims each id for the session, pending for `lease_seconds`; one result per id, in order.
     fn claim(
         &self,
         session_id: &str,
         ids: &[&str],
+        lease_seconds: i64,
         now_ms: i64,
     ) -> impl Future<Output = Vec<Result<Claim, StateError>>> + Send;
+
+    /// Marks claims as done: the ids were published.
+    fn confirm(
+        &self,
+        session_id: &str,
+        ids: &[&str],
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
 
     /// Forgets claims, so the ids can be forwarded again (their publishing failed).
     fn release(
@@ -104,7 +119,8 @@ fn claim_key(session_id: &str, id: &str) -> String {
 /// In-memory state, for tests and local runs.
 #[derive(Debug, Default)]
 pub struct MemoryState {
-    /// key → (value, expires at, seconds)
+    /// quota key → (count, expires at); claim key → (lease until or 0 when confirmed, expires
+    /// at), all in seconds
     items: Mutex<HashMap<String, (u64, i64)>>,
     fail: bool,
 }
@@ -155,6 +171,7 @@ impl SessionState for MemoryState {
         &self,
         session_id: &str,
         ids: &[&str],
+        lease_seconds: i64,
         now_ms: i64,
     ) -> Vec<Result<Claim, StateError>> {
         if self.fail {
@@ -168,15 +185,37 @@ impl SessionState for MemoryState {
         ids.iter()
             .map(|id| {
                 let key = claim_key(session_id, id);
+                let lease_until = u64::try_from(now_s + lease_seconds).unwrap_or(0);
                 match items.get(&key) {
-                    Some((_, expires)) if *expires > now_s => Ok(Claim::Duplicate),
+                    // Live, and confirmed or still within its lease.
+                    Some((lease, expires))
+                        if *expires > now_s
+                            && (*lease == 0 || i64::try_from(*lease).unwrap_or(0) > now_s) =>
+                    {
+                        Ok(Claim::Duplicate)
+                    }
                     _ => {
-                        items.insert(key, (1, now_s + IDEMPOTENCY_TTL_SECONDS));
+                        items.insert(key, (lease_until, now_s + IDEMPOTENCY_TTL_SECONDS));
                         Ok(Claim::New)
                     }
                 }
             })
             .collect()
+    }
+
+    async fn confirm(&self, session_id: &str, ids: &[&str], now_ms: i64) -> Result<(), StateError> {
+        if self.fail {
+            return Err(StateError("injected failure".into()));
+        }
+        let now_s = now_ms.div_euclid(1000);
+        let mut items = self.items.lock().expect("state lock");
+        for id in ids {
+            items.insert(
+                claim_key(session_id, id),
+                (0, now_s + IDEMPOTENCY_TTL_SECONDS),
+            );
+        }
+        Ok(())
     }
 
     async fn release(&self, session_id: &str, ids: &[&str]) -> Result<(), StateError> {
@@ -207,9 +246,19 @@ impl<T: SessionState> SessionState for std::sync::Arc<T> {
         &self,
         session_id: &str,
         ids: &[&str],
+        lease_seconds: i64,
         now_ms: i64,
     ) -> impl Future<Output = Vec<Result<Claim, StateError>>> + Send {
-        (**self).claim(session_id, ids, now_ms)
+        (**self).claim(session_id, ids, lease_seconds, now_ms)
+    }
+
+    fn confirm(
+        &self,
+        session_id: &str,
+        ids: &[&str],
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), StateError>> + Send {
+        (**self).confirm(session_id, ids, now_ms)
     }
 
     fn release(
@@ -237,8 +286,12 @@ impl SessionState for Stateless {
         Ok(QuotaDecision::Allowed)
     }
 
-    async fn claim(&self, _: &str, ids: &[&str], _: i64) -> Vec<Result<Claim, StateError>> {
+    async fn claim(&self, _: &str, ids: &[&str], _: i64, _: i64) -> Vec<Result<Claim, StateError>> {
         vec![Ok(Claim::New); ids.len()]
+    }
+
+    async fn confirm(&self, _: &str, _: &[&str], _: i64) -> Result<(), StateError> {
+        Ok(())
     }
 
     async fn release(&self, _: &str, _: &[&str]) -> Result<(), StateError> {
@@ -260,6 +313,9 @@ pub struct DynamoState {
 struct ClaimItem<'a> {
     pk: &'a str,
     expires_at: i64,
+    /// Present while pending: until when the claim blocks others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease_until: Option<i64>,
 }
 
 impl DynamoState {
@@ -341,6 +397,7 @@ impl SessionState for DynamoState {
         &self,
         session_id: &str,
         ids: &[&str],
+        lease_seconds: i64,
         now_ms: i64,
     ) -> Vec<Result<Claim, StateError>> {
         let now_s = now_ms.div_euclid(1000);
@@ -351,6 +408,7 @@ impl SessionState for DynamoState {
             let item = serde_dynamo::to_item(ClaimItem {
                 pk: &key,
                 expires_at: now_s + IDEMPOTENCY_TTL_SECONDS,
+                lease_until: Some(now_s + lease_seconds),
             })
             .map_err(|e| StateError(format!("cannot encode the idempotency item: {e}")))?;
             let result = self
@@ -358,8 +416,12 @@ impl SessionState for DynamoState {
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk) OR #expiresAt <= :now")
+                .condition_expression(
+                    "attribute_not_exists(pk) OR #expiresAt <= :now \
+                     OR (attribute_exists(#leaseUntil) AND #leaseUntil <= :now)",
+                )
                 .expression_attribute_names("#expiresAt", "expiresAt")
+                .expression_attribute_names("#leaseUntil", "leaseUntil")
                 .expression_attribute_values(":now", AttributeValue::N(now_s.to_string()))
                 .send()
                 .await;
@@ -370,6 +432,58 @@ impl SessionState for DynamoState {
             }
         });
         futures_util::future::join_all(calls).await
+    }
+
+    async fn confirm(&self, session_id: &str, ids: &[&str], now_ms: i64) -> Result<(), StateError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let now_s = now_ms.div_euclid(1000);
+        // Unconditional puts of the confirmed item (no lease), 25 per BatchWriteItem call;
+        // unprocessed items are sent again, a few times.
+        for chunk in ids.chunks(25) {
+            let mut requests = chunk
+                .iter()
+                .map(|id| {
+                    let key = claim_key(session_id, id);
+                    let item = serde_dynamo::to_item(ClaimItem {
+                        pk: &key,
+                        expires_at: now_s + IDEMPOTENCY_TTL_SECONDS,
+                        lease_until: None,
+                    })
+                    .map_err(|e| StateError(format!("cannot encode the idempotency item: {e}")))?;
+                    let put = PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .map_err(|e| StateError(e.to_string()))?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>, StateError>>()?;
+            for attempt in 0..3 {
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(state_error)?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+            }
+            if !requests.is_empty() {
+                return Err(StateError(format!(
+                    "{} idempotency keys left unconfirmed after 3 attempts",
+                    requests.len()
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn release(&self, session_id: &str, ids: &[&str]) -> Result<(), StateError> {
@@ -437,26 +551,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_pending_claim_is_taken_over_when_its_lease_runs_out() {
+        let state = MemoryState::new();
+        assert_eq!(
+            state.claim("s1", &["p", "c"], 30, T0).await,
+            vec![Ok(Claim::New), Ok(Claim::New)]
+        );
+        state.confirm("s1", &["c"], T0).await.unwrap();
+        // Within the lease both block; after it only the confirmed one does.
+        assert_eq!(
+            state.claim("s1", &["p", "c"], 30, T0 + 10_000).await,
+            vec![Ok(Claim::Duplicate), Ok(Claim::Duplicate)]
+        );
+        assert_eq!(
+            state.claim("s1", &["p", "c"], 30, T0 + 31_000).await,
+            vec![Ok(Claim::New), Ok(Claim::Duplicate)]
+        );
+    }
+
+    #[tokio::test]
     async fn claims_expire_after_the_window_and_can_be_released() {
         let state = MemoryState::new();
         assert_eq!(
-            state.claim("s1", &["a", "b"], T0).await,
+            state.claim("s1", &["a", "b"], 30, T0).await,
             vec![Ok(Claim::New), Ok(Claim::New)]
         );
+        state.confirm("s1", &["a"], T0).await.unwrap();
         assert_eq!(
-            state.claim("s1", &["a", "c"], T0 + 119_000).await,
+            state.claim("s1", &["a", "c"], 30, T0 + 119_000).await,
             vec![Ok(Claim::Duplicate), Ok(Claim::New)]
         );
         // Same id in another session is not a duplicate.
-        assert_eq!(state.claim("s2", &["a"], T0).await, vec![Ok(Claim::New)]);
+        assert_eq!(
+            state.claim("s2", &["a"], 30, T0).await,
+            vec![Ok(Claim::New)]
+        );
         // Two minutes later the key is dead even if still stored.
         assert_eq!(
-            state.claim("s1", &["a"], T0 + 120_000).await,
+            state.claim("s1", &["a"], 30, T0 + 120_000).await,
             vec![Ok(Claim::New)]
         );
         state.release("s1", &["b"]).await.unwrap();
         assert_eq!(
-            state.claim("s1", &["b"], T0 + 1_000).await,
+            state.claim("s1", &["b"], 30, T0 + 1_000).await,
             vec![Ok(Claim::New)]
         );
     }

@@ -365,6 +365,29 @@ async fn an_event_whose_publishing_failed_can_be_retried() {
 }
 
 #[tokio::test]
+async fn events_claimed_by_an_invocation_that_died_are_sent_by_the_retry_after_the_lease() {
+    use forward_api::SessionState;
+    let state = std::sync::Arc::new(MemoryState::new());
+    // An invocation claimed these, then died before publishing (never confirmed or released).
+    let ids = ["evt-started", "evt-ended", "evt-summary", "evt-profile"];
+    state.claim("sess-123", &ids, 15, NOW).await;
+    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
+    let mut config = ForwardConfig::with_buses("session-bus", None);
+    config.claim_lease_seconds = 15;
+    let forwarder = Forwarder::new(topics, MemorySink::new(), state, config)
+        .with_redactor(Redactor::from_secret(LOCAL_SECRET));
+    // While the lease runs, a concurrent retry must not send them twice.
+    let early = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW + 5_000).await);
+    assert_eq!(early["accepted"], json!([]), "{early}");
+    // After it, the retry sends them: nothing is lost to the dead invocation.
+    let late = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW + 16_000).await);
+    assert_eq!(late["accepted"], json!(ids), "{late}");
+    // And now they are confirmed: a further retry is a duplicate even after the lease.
+    let again = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW + 40_000).await);
+    assert_eq!(again["accepted"], json!([]), "{again}");
+}
+
+#[tokio::test]
 async fn an_unavailable_state_store_degrades_to_at_least_once() {
     let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
     let forwarder = Forwarder::new(
