@@ -1,15 +1,12 @@
 //! The metrics one request produces, as the EMF documents CloudWatch would ingest. Its own test
 //! binary: the recorder is process-global.
 
-use eventfabric_core::MemorySink;
-use eventfabric_registry::Registry;
-use forward_api::{
-    CompiledTopics, ForwardConfig, Forwarder, MemoryState, Redactor, TokenVerifier, handle,
-};
-use serde_json::Value;
+mod common;
 
-const NOW: i64 = 1_767_225_600_000;
-const LOCAL_SECRET: &[u8] = b"eventfabric-local-only-session-secret-0001";
+use common::{NOW, config, fixture, forwarder, verifier};
+use eventfabric_core::MemorySink;
+use forward_api::{MemoryState, handle};
+use serde_json::Value;
 
 #[tokio::test]
 async fn a_request_emits_forwarded_dropped_and_refused_counts() {
@@ -21,23 +18,9 @@ async fn a_request_emits_forwarded_dropped_and_refused_counts() {
         .unwrap();
     forward_api::metrics::describe();
 
-    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
-    let forwarder = Forwarder::new(
-        topics,
-        MemorySink::new(),
-        MemoryState::new(),
-        ForwardConfig::with_buses("session-bus", None),
-    )
-    .with_redactor(Redactor::from_secret(LOCAL_SECRET));
-    let verifier = TokenVerifier::new(LOCAL_SECRET).unwrap();
-    let request: aws_lambda_events::apigw::ApiGatewayV2httpRequest = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/apigw-v2-forward.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let forwarder = forwarder(MemorySink::new(), MemoryState::new(), config());
+    let verifier = verifier();
+    let request = fixture();
     handle(&forwarder, &verifier, &request, NOW).await;
     let mut anonymous = request.clone();
     anonymous.headers.remove("authorization");

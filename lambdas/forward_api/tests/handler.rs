@@ -1,44 +1,21 @@
 //! The handler called directly, as API Gateway would, with an in-memory sink.
 
+mod common;
+
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use base64::Engine;
+use common::{LOCAL_SECRET, NOW, config, fixture, forwarder, verifier};
 use eventfabric_core::MemorySink;
-use eventfabric_registry::Registry;
-use forward_api::{
-    CompiledTopics, ForwardConfig, Forwarder, MemoryState, Redactor, TokenVerifier, handle,
-};
+use forward_api::{ForwardConfig, Forwarder, MemoryState, Redactor, handle};
 use serde_json::{Value, json};
 
-/// The clock of the fixture: 2026-01-01T00:00:00Z.
-const NOW: i64 = 1_767_225_600_000;
-
-/// The local-only signing secret the fixture's token (session `sess-123`, expiring in 2100) was
-/// minted with; `scripts/local_moto.py` stores the same string in the emulator's Secrets Manager.
-const LOCAL_SECRET: &[u8] = b"eventfabric-local-only-session-secret-0001";
-
 fn forwarder_with(sink: MemorySink) -> Forwarder<MemorySink, MemoryState> {
-    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
-    Forwarder::new(
-        topics,
+    forwarder(
         sink,
         MemoryState::new(),
         ForwardConfig::with_buses("session-bus", Some("analytics-bus".into())),
     )
-    .with_redactor(Redactor::from_secret(LOCAL_SECRET))
-}
-
-fn verifier() -> TokenVerifier {
-    TokenVerifier::new(LOCAL_SECRET).unwrap()
-}
-
-fn fixture() -> ApiGatewayV2httpRequest {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/apigw-v2-forward.json"
-    ))
-    .unwrap();
-    serde_json::from_str(&text).unwrap()
 }
 
 fn with_body(body: Value) -> ApiGatewayV2httpRequest {
@@ -193,13 +170,8 @@ async fn high_pii_fields_never_leave() {
 
 #[tokio::test]
 async fn without_a_hashing_key_hashed_fields_are_refused_not_sent() {
-    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
-    let forwarder = Forwarder::new(
-        topics,
-        MemorySink::new(),
-        MemoryState::new(),
-        ForwardConfig::with_buses("session-bus", None),
-    );
+    let forwarder = forwarder(MemorySink::new(), MemoryState::new(), config())
+        .with_redactor(Redactor::without_hashing());
     let body = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW).await);
     let profile = body["rejected"]
         .as_array()
@@ -286,11 +258,9 @@ async fn a_token_for_another_session_gets_403() {
 
 #[tokio::test]
 async fn a_session_over_its_quota_gets_429_with_retry_after() {
-    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
-    let mut config = ForwardConfig::with_buses("session-bus", None);
+    let mut config = config();
     config.quota_events_per_minute = 12; // the fixture has 8 events
-    let forwarder = Forwarder::new(topics, MemorySink::new(), MemoryState::new(), config)
-        .with_redactor(Redactor::from_secret(LOCAL_SECRET));
+    let forwarder = forwarder(MemorySink::new(), MemoryState::new(), config);
     assert_eq!(
         handle(&forwarder, &verifier(), &fixture(), NOW)
             .await
@@ -339,27 +309,17 @@ async fn a_repeated_request_is_reported_not_resent() {
 
 #[tokio::test]
 async fn an_event_whose_publishing_failed_can_be_retried() {
-    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
     let state = std::sync::Arc::new(MemoryState::new());
-    let failing = Forwarder::new(
-        topics,
+    let failing = forwarder(
         MemorySink::failing_for(["session.summary.final"]),
         state.clone(),
-        ForwardConfig::with_buses("session-bus", None),
-    )
-    .with_redactor(Redactor::from_secret(LOCAL_SECRET));
+        config(),
+    );
     let first = body_json(&handle(&failing, &verifier(), &fixture(), NOW).await);
     assert_eq!(first["accepted"].as_array().unwrap().len(), 3);
 
     // Same state, healthy bus: only the failed event goes through on retry.
-    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
-    let healthy = Forwarder::new(
-        topics,
-        MemorySink::new(),
-        state,
-        ForwardConfig::with_buses("session-bus", None),
-    )
-    .with_redactor(Redactor::from_secret(LOCAL_SECRET));
+    let healthy = forwarder(MemorySink::new(), state, config());
     let retry = body_json(&handle(&healthy, &verifier(), &fixture(), NOW + 5_000).await);
     assert_eq!(retry["accepted"], json!(["evt-summary"]));
 }
@@ -371,11 +331,9 @@ async fn events_claimed_by_an_invocation_that_died_are_sent_by_the_retry_after_t
     // An invocation claimed these, then died before publishing (never confirmed or released).
     let ids = ["evt-started", "evt-ended", "evt-summary", "evt-profile"];
     state.claim("sess-123", &ids, 15, NOW).await;
-    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
-    let mut config = ForwardConfig::with_buses("session-bus", None);
+    let mut config = config();
     config.claim_lease_seconds = 15;
-    let forwarder = Forwarder::new(topics, MemorySink::new(), state, config)
-        .with_redactor(Redactor::from_secret(LOCAL_SECRET));
+    let forwarder = forwarder(MemorySink::new(), state, config);
     // While the lease runs, a concurrent retry must not send them twice.
     let early = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW + 5_000).await);
     assert_eq!(early["accepted"], json!([]), "{early}");
@@ -389,14 +347,7 @@ async fn events_claimed_by_an_invocation_that_died_are_sent_by_the_retry_after_t
 
 #[tokio::test]
 async fn an_unavailable_state_store_degrades_to_at_least_once() {
-    let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
-    let forwarder = Forwarder::new(
-        topics,
-        MemorySink::new(),
-        MemoryState::unavailable(),
-        ForwardConfig::with_buses("session-bus", None),
-    )
-    .with_redactor(Redactor::from_secret(LOCAL_SECRET));
+    let forwarder = forwarder(MemorySink::new(), MemoryState::unavailable(), config());
     let response = handle(&forwarder, &verifier(), &fixture(), NOW).await;
     assert_eq!(response.status_code, 202);
     assert_eq!(
