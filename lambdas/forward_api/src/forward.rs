@@ -2,31 +2,23 @@
 //! published, and the answer says what happened to each one.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
 
 use eventfabric_core::{
-    BusEntry, ClientEvent, ClientInfo, EventSink, ForwardedDetail, INTERFACE_SOURCE,
+    BusEntry, ClientEvent, DetailHead, DetailWriter, EventSink, INTERFACE_SOURCE,
 };
 use eventfabric_registry::{Bus, ForwardingPolicy};
 use serde::Serialize;
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::redact::Redactor;
 use crate::request::{ForwardRequest, RequestLimits};
 use crate::state::{Claim, SessionState};
+use crate::tape::Tape;
 use crate::topics::{CompiledTopic, CompiledTopics, semver_major};
 
-static EMPTY_OBJECT: LazyLock<Box<RawValue>> =
-    LazyLock::new(|| RawValue::from_string("{}".to_owned()).expect("valid JSON"));
-
-/// Serializes a detail into a buffer sized for it up front (the payload plus the envelope
-/// fields), instead of growing a String by doubling.
-fn encode_detail(detail: &ForwardedDetail<'_>, payload_len: usize) -> Result<String, String> {
-    let mut buffer = Vec::with_capacity(payload_len + detail.meta.get().len() + 320);
-    serde_json::to_writer(&mut buffer, detail).map_err(|e| format!("cannot encode detail: {e}"))?;
-    String::from_utf8(buffer).map_err(|e| format!("cannot encode detail: {e}"))
-}
+/// Tape items reserved per request: enough for the payloads of the registry's topics, so the
+/// tape grows at most once or twice for unusual ones.
+const TAPE_ITEMS: usize = 64;
 
 /// The id of an event that is not a valid envelope, if it has a string one.
 fn id_of_malformed(raw: &RawValue) -> Option<String> {
@@ -211,6 +203,11 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         let mut entries = Vec::with_capacity(request.events.len());
         let mut entry_index = Vec::with_capacity(request.events.len());
         let mut seen = HashSet::with_capacity(request.events.len());
+        // Scratch space reused by every event of the request.
+        let mut payload = Tape::with_capacity(TAPE_ITEMS);
+        let mut meta = Tape::default();
+        let client = &request.client;
+        let details = DetailWriter::new(&client.session_id, &client.tab_id, &client.app_version);
 
         for (index, raw) in request.events.into_iter().enumerate() {
             let event: ClientEvent = match serde_json::from_str(raw.get()) {
@@ -238,9 +235,9 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 ));
                 continue;
             }
-            match self.check_event(&event, now_ms) {
-                Ok((topic, payload, redacted)) => {
-                    match self.entry(&request.client, &event, topic, &payload, redacted) {
+            match self.check_event(&event, now_ms, &mut payload, &mut meta) {
+                Ok((topic, redacted)) => {
+                    match self.entry(&details, &event, topic, &payload, redacted) {
                         Ok(entry) => {
                             entries.push(entry);
                             entry_index.push(index);
@@ -355,11 +352,14 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
 
     /// The per-event checks, in the order that gives the most useful reason first. Returns the
     /// topic and the payload as it may leave the session (redacted).
-    fn check_event<'t>(
+    /// The payload is parsed into `payload` (and a meta with a schema into `meta`).
+    fn check_event<'t, 'r>(
         &'t self,
-        event: &ClientEvent,
+        event: &ClientEvent<'r>,
         now_ms: i64,
-    ) -> Result<(&'t CompiledTopic, Value, bool), (RejectReason, String)> {
+        payload: &mut Tape<'r>,
+        meta: &mut Tape<'r>,
+    ) -> Result<(&'t CompiledTopic, bool), (RejectReason, String)> {
         let topic = self.topics.resolve(&event.topic).ok_or_else(|| {
             (
                 RejectReason::UnknownTopic,
@@ -422,9 +422,10 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 ),
             ));
         }
-        let mut payload: Value = serde_json::from_str(event.payload.get())
+        payload
+            .parse(event.payload.get())
             .map_err(|e| (RejectReason::MalformedEvent, format!("payload: {e}")))?;
-        if let Some(violation) = topic.violation(&payload, event.meta) {
+        if let Some(violation) = topic.violation(payload, event.meta, meta) {
             return Err((RejectReason::SchemaViolation, violation));
         }
         if !topic.keeps_sample(&event.id) {
@@ -435,17 +436,17 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         }
         let redacted = self
             .redactor
-            .redact(&mut payload, spec.redaction_hint.as_ref())
+            .redact(payload, spec.redaction_hint.as_ref())
             .map_err(|detail| (RejectReason::RedactionUnavailable, detail))?;
-        Ok((topic, payload, redacted))
+        Ok((topic, redacted))
     }
 
     fn entry(
         &self,
-        client: &ClientInfo,
+        details: &DetailWriter,
         event: &ClientEvent,
         topic: &CompiledTopic,
-        payload: &Value,
+        payload: &Tape<'_>,
         redacted: bool,
     ) -> Result<BusEntry, String> {
         let bus = topic.spec.bus;
@@ -453,35 +454,40 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             .config
             .bus_name(bus)
             .ok_or_else(|| format!("no {} bus is configured for this deployment", bus.as_str()))?;
-        // The client's payload text goes out as is unless redaction changed it: no re-encoding
-        // on the common path.
-        let reencoded = if redacted {
-            Some(
-                serde_json::value::to_raw_value(payload)
-                    .map_err(|e| format!("cannot encode payload: {e}"))?,
-            )
-        } else {
-            None
-        };
-        let detail = ForwardedDetail {
+        let head = DetailHead {
             id: &event.id,
             topic: &topic.spec.topic,
             schema_version: &event.schema_version,
-            tenant_id: payload.get("tenantId").and_then(Value::as_str),
-            session_id: &client.session_id,
-            tab_id: &client.tab_id,
-            app_version: &client.app_version,
+            tenant_id: payload.root_string("tenantId"),
             client_ts: event.ts,
-            payload: reencoded.as_deref().unwrap_or(event.payload),
-            meta: event.meta.unwrap_or(&EMPTY_OBJECT),
         };
+        let raw = event.payload.get();
+        let meta = event.meta.map_or(0, |m| m.get().len());
+        let mut detail = Vec::with_capacity(raw.len() + meta + 320);
+        // The client's payload text goes out as is unless redaction changed it: no re-encoding
+        // on the common path.
+        details
+            .write(
+                &mut detail,
+                head,
+                |out| {
+                    if redacted {
+                        payload.write_json(out).map_err(|e| e.to_string())
+                    } else {
+                        out.extend_from_slice(raw.as_bytes());
+                        Ok(())
+                    }
+                },
+                event.meta,
+            )
+            .map_err(|e: String| format!("cannot encode detail: {e}"))?;
         Ok(BusEntry {
             id: event.id.clone().into_owned(),
             event_bus_name: bus_name.to_owned(),
             source: INTERFACE_SOURCE.to_owned(),
             detail_type: topic.spec.topic.clone(),
             time_millis: Some(event.ts.millis()),
-            detail: encode_detail(&detail, event.payload.get().len())?,
+            detail: String::from_utf8(detail).map_err(|e| format!("cannot encode detail: {e}"))?,
         })
     }
 }
@@ -489,6 +495,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn wire_names_match_the_serialized_form() {

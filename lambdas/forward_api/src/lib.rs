@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod redact;
 pub mod request;
 pub mod state;
+pub mod tape;
 pub mod topics;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};

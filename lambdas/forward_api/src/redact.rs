@@ -9,7 +9,9 @@
 use aws_lc_rs::{hkdf, hmac};
 use base64::Engine;
 use eventfabric_registry::RedactionHint;
-use serde_json::Value;
+use jsonschema::json::Node;
+
+use crate::tape::{Tape, TapeNode};
 
 /// The prefix of every hashed value, naming the algorithm.
 pub const HASH_PREFIX: &str = "hmac-sha256:";
@@ -42,35 +44,38 @@ impl Redactor {
     /// Drops and hashes, in place. Returns whether the payload changed.
     pub fn redact(
         &self,
-        payload: &mut Value,
+        payload: &mut Tape<'_>,
         hint: Option<&RedactionHint>,
     ) -> Result<bool, String> {
         let Some(hint) = hint else { return Ok(false) };
         let mut changed = false;
         for pointer in &hint.hash {
-            let Some(value) = payload.pointer_mut(pointer) else {
+            if payload.pointer(pointer).is_none() {
                 continue;
-            };
+            }
             let Some(key) = &self.key else {
                 return Err(format!(
                     "field {pointer} must be hashed before it leaves the session, and no hashing key is configured"
                 ));
             };
-            *value = Value::String(hash_value(key, value));
-            changed = true;
+            changed |= payload
+                .replace_with_string(pointer, |value| hash_value(key, value))
+                .map_err(|what| {
+                    format!("field {pointer} is {what}; only a single value can be hashed")
+                })?;
         }
         for pointer in &hint.drop {
-            changed |= remove_pointer(payload, pointer);
+            changed |= payload.remove(pointer);
         }
         Ok(changed)
     }
 }
 
-fn hash_value(keyed: &hmac::Context, value: &Value) -> String {
+fn hash_value(keyed: &hmac::Context, value: TapeNode<'_>) -> String {
     let mut context = keyed.clone();
-    match value {
-        Value::String(s) => context.update(s.as_bytes()),
-        other => context.update(other.to_string().as_bytes()),
+    match value.as_string() {
+        Some(s) => context.update(s.as_bytes()),
+        None => context.update(value.to_value().to_string().as_bytes()),
     }
     let tag = context.sign();
     let mut out = String::with_capacity(HASH_PREFIX.len() + 43);
@@ -79,33 +84,27 @@ fn hash_value(keyed: &hmac::Context, value: &Value) -> String {
     out
 }
 
-/// Removes the value at `pointer`; whether there was one.
-fn remove_pointer(value: &mut Value, pointer: &str) -> bool {
-    let Some((parent, last)) = pointer.rsplit_once('/') else {
-        return false;
-    };
-    let key: std::borrow::Cow<'_, str> = if last.contains('~') {
-        last.replace("~1", "/").replace("~0", "~").into()
-    } else {
-        last.into()
-    };
-    match value.pointer_mut(parent) {
-        Some(Value::Object(map)) => map.remove(key.as_ref()).is_some(),
-        Some(Value::Array(items)) => match key.parse::<usize>() {
-            Ok(i) if i < items.len() => {
-                items.remove(i);
-                true
-            }
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    /// Redacts `payload` through a tape, the way the forwarder does; the result and whether it
+    /// changed.
+    fn redact(
+        redactor: &Redactor,
+        payload: &mut Value,
+        hint: &RedactionHint,
+    ) -> Result<bool, String> {
+        let text = payload.to_string();
+        let mut tape = Tape::default();
+        tape.parse(&text).unwrap();
+        let changed = redactor.redact(&mut tape, Some(hint))?;
+        let mut out = Vec::new();
+        tape.write_json(&mut out).unwrap();
+        *payload = serde_json::from_slice(&out).unwrap();
+        Ok(changed)
+    }
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
@@ -117,18 +116,10 @@ mod tests {
         };
         let mut payload =
             json!({"email": "a@b.c", "name": "A", "contact": {"phone": "1", "city": "X"}});
-        assert!(
-            Redactor::without_hashing()
-                .redact(&mut payload, Some(&hint))
-                .unwrap()
-        );
+        assert!(redact(&Redactor::without_hashing(), &mut payload, &hint).unwrap());
         assert_eq!(payload, json!({"name": "A", "contact": {"city": "X"}}));
         // Nothing to drop: unchanged, and said so (the raw payload can be forwarded as is).
-        assert!(
-            !Redactor::without_hashing()
-                .redact(&mut payload, Some(&hint))
-                .unwrap()
-        );
+        assert!(!redact(&Redactor::without_hashing(), &mut payload, &hint).unwrap());
     }
 
     #[test]
@@ -140,8 +131,8 @@ mod tests {
         let redactor = Redactor::from_secret(SECRET);
         let mut a = json!({"userId": "u1", "geo": {"zip": 12345}, "n": 1});
         let mut b = json!({"userId": "u1", "geo": {"zip": 12345}, "n": 2});
-        redactor.redact(&mut a, Some(&hint)).unwrap();
-        redactor.redact(&mut b, Some(&hint)).unwrap();
+        redact(&redactor, &mut a, &hint).unwrap();
+        redact(&redactor, &mut b, &hint).unwrap();
         let hashed = a["userId"].as_str().unwrap();
         assert!(hashed.starts_with(HASH_PREFIX), "{hashed}");
         assert_eq!(hashed.len(), HASH_PREFIX.len() + 43);
@@ -150,9 +141,12 @@ mod tests {
         assert_eq!(a["userId"], b["userId"]);
         assert_ne!(a["userId"], a["geo"]["zip"]);
         let mut c = json!({"userId": "u1"});
-        Redactor::from_secret(b"another-secret-of-32-bytes-length!")
-            .redact(&mut c, Some(&hint))
-            .unwrap();
+        redact(
+            &Redactor::from_secret(b"another-secret-of-32-bytes-length!"),
+            &mut c,
+            &hint,
+        )
+        .unwrap();
         assert_ne!(a["userId"], c["userId"]);
     }
 
@@ -163,13 +157,11 @@ mod tests {
             hash: vec!["/userId".into()],
         };
         let redactor = Redactor::without_hashing();
-        let err = redactor
-            .redact(&mut json!({"userId": "u1"}), Some(&hint))
-            .unwrap_err();
+        let err = redact(&redactor, &mut json!({"userId": "u1"}), &hint).unwrap_err();
         assert!(err.contains("/userId"), "{err}");
         // Nothing to hash in this payload: it may leave.
         let mut other = json!({"other": 1});
-        assert!(!redactor.redact(&mut other, Some(&hint)).unwrap());
+        assert!(!redact(&redactor, &mut other, &hint).unwrap());
         assert_eq!(other, json!({"other": 1}));
     }
 }

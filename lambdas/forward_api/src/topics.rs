@@ -2,34 +2,38 @@
 //! start-up, looked up by topic name or alias.
 
 use eventfabric_registry::{ForwardingPolicy, Registry, TopicSpec};
-use jsonschema::Validator;
+use jsonschema::{ValidationOptions, Validator};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+
+use crate::tape::{Tape, TapeJson};
 
 /// A topic with its compiled validators.
 pub struct CompiledTopic {
     pub spec: TopicSpec,
     /// Major version of the registry entry; clients must send a matching `schemaVersion`.
     pub major: u64,
-    payload: Validator,
-    meta: Option<Validator>,
+    payload: Validator<TapeJson>,
+    meta: Option<Validator<TapeJson>>,
 }
 
 impl CompiledTopic {
-    /// The first schema violation of the payload or meta, as `at <JSON pointer>: <why>`.
-    pub fn violation(&self, payload: &Value, meta: Option<&RawValue>) -> Option<String> {
-        if let Err(e) = self.payload.validate(payload) {
+    /// The first schema violation of the payload (parsed into `payload`) or the meta (parsed
+    /// into `scratch` when the topic has a meta schema), as `at <JSON pointer>: <why>`.
+    pub fn violation<'r>(
+        &self,
+        payload: &Tape<'_>,
+        meta: Option<&'r RawValue>,
+        scratch: &mut Tape<'r>,
+    ) -> Option<String> {
+        if let Err(e) = self.payload.validate(payload.root()) {
             return Some(format!("at /payload{}: {e}", e.instance_path()));
         }
         if let Some(meta_validator) = &self.meta {
-            let meta: Value = match meta {
-                Some(raw) => match serde_json::from_str(raw.get()) {
-                    Ok(v) => v,
-                    Err(e) => return Some(format!("at /meta: {e}")),
-                },
-                None => Value::Object(Map::new()),
-            };
-            if let Err(e) = meta_validator.validate(&meta) {
+            if let Err(e) = scratch.parse(meta.map_or("{}", RawValue::get)) {
+                return Some(format!("at /meta: {e}"));
+            }
+            if let Err(e) = meta_validator.validate(scratch.root()) {
                 return Some(format!("at /meta{}: {e}", e.instance_path()));
             }
         }
@@ -84,11 +88,13 @@ impl CompiledTopics {
             .iter()
             .map(|spec| {
                 let compile = |schema: &Value, which| {
-                    jsonschema::validator_for(schema).map_err(|e| CompileError {
-                        topic: spec.topic.clone(),
-                        which,
-                        message: e.to_string(),
-                    })
+                    ValidationOptions::<_, TapeJson>::default()
+                        .build(schema)
+                        .map_err(|e| CompileError {
+                            topic: spec.topic.clone(),
+                            which,
+                            message: e.to_string(),
+                        })
                 };
                 Ok(CompiledTopic {
                     spec: spec.clone(),

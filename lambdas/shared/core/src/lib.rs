@@ -9,7 +9,9 @@ pub mod metrics;
 pub mod sink;
 
 pub use bus::{BusEntry, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES, batches};
-pub use envelope::{ClientEvent, ClientInfo, ForwardedDetail, Timestamp};
+pub use envelope::{
+    ClientEvent, ClientInfo, DetailHead, DetailWriter, ForwardedDetail, Timestamp, write_json_str,
+};
 pub use eventbridge::{EventBridgeApi, EventBridgeSink, PutEventsApi, RetryPolicy};
 pub use eventfabric_registry::manifest::INTERFACE_SOURCE;
 pub use sink::{EventSink, MemorySink, PublishError};

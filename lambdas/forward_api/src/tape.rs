@@ -1,0 +1,886 @@
+//! A payload parsed once into a flat, borrowed "tape" of items, which the compiled JSON Schema
+//! validators read in place (jsonschema's custom-representation API), redaction edits, and
+//! [`Tape::write_json`] writes back when redaction changed it.
+//!
+//! Why not `serde_json::Value`: a `Value` allocates every string, every key and every object's
+//! B-tree, and frees them all again — about a third of the forward hot path. A tape is one
+//! vector, reused for every event of a request; strings borrow from the request body unless
+//! they hold escapes. Parsing is serde_json's; this module only records what it reports.
+//!
+//! Payloads whose objects repeat a member name are refused: validators and consumers could
+//! disagree on which of the two values counts (serde_json keeps the last, others the first).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use jsonschema::json::{Array, Json, Node, NodeIdentity, Object};
+use jsonschema::types::JsonType;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// One item of a tape. A container's items follow it; `end` is the index one past its last.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item<'s> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'s, str>),
+    /// An object member's name; the member's value follows it.
+    Key(Cow<'s, str>),
+    Array {
+        len: u32,
+        end: u32,
+    },
+    Object {
+        len: u32,
+        end: u32,
+    },
+    /// A member (its name and value) or element removed by redaction: skip to `end`.
+    Removed {
+        end: u32,
+    },
+}
+
+/// Objects with more members than this are checked for repeated names with a hash set.
+const LINEAR_DUPLICATE_CHECK: usize = 16;
+
+/// A parsed payload. Index 0 is the root value.
+#[derive(Debug, Default)]
+pub struct Tape<'s> {
+    items: Vec<Item<'s>>,
+}
+
+impl<'s> Tape<'s> {
+    pub fn with_capacity(items: usize) -> Self {
+        Self {
+            items: Vec::with_capacity(items),
+        }
+    }
+
+    /// Replaces the tape's contents with `text` parsed; on error the tape is left empty.
+    pub fn parse(&mut self, text: &'s str) -> Result<(), serde_json::Error> {
+        self.items.clear();
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let parsed = Builder {
+            items: &mut self.items,
+        }
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end());
+        if parsed.is_err() {
+            self.items.clear();
+        }
+        parsed
+    }
+
+    pub fn items(&self) -> &[Item<'s>] {
+        &self.items
+    }
+
+    /// The root value, for validation. Panics on an empty tape (nothing parsed).
+    pub fn root(&self) -> TapeNode<'_> {
+        assert!(!self.items.is_empty(), "tape holds no value");
+        TapeNode {
+            items: &self.items,
+            index: 0,
+        }
+    }
+
+    /// The string member `name` of the root object, if there is one.
+    pub fn root_string(&self, name: &str) -> Option<&str> {
+        let object = self.root().as_object()?;
+        match object.get_str(name)?.item() {
+            Item::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Where the value at an RFC 6901 `pointer` is: `(slot, value, parent)`, where `slot` is
+    /// what removing it covers (the member's name, or the array element itself).
+    fn locate(&self, pointer: &str) -> Option<(usize, usize, Option<usize>)> {
+        if pointer.is_empty() {
+            return Some((0, 0, None));
+        }
+        let mut tokens = pointer.strip_prefix('/')?.split('/');
+        let mut found = (0, 0, None);
+        let node = |index| TapeNode {
+            items: &self.items,
+            index,
+        };
+        for token in tokens.by_ref() {
+            let token: Cow<'_, str> = if token.contains('~') {
+                token.replace("~1", "/").replace("~0", "~").into()
+            } else {
+                token.into()
+            };
+            let parent = found.1;
+            found = match &self.items[parent] {
+                Item::Object { .. } => {
+                    let (key, _) = node(parent).members_at().find(
+                        |&(key, _)| matches!(&self.items[key], Item::Key(k) if *k == token),
+                    )?;
+                    (key, key + 1, Some(parent))
+                }
+                Item::Array { .. } => {
+                    let position: usize = token.parse().ok()?;
+                    let element = node(parent).elements_at().nth(position)?;
+                    (element, element, Some(parent))
+                }
+                _ => return None,
+            };
+        }
+        Some(found)
+    }
+
+    /// The value at `pointer`, if present.
+    pub fn pointer(&self, pointer: &str) -> Option<TapeNode<'_>> {
+        self.locate(pointer).map(|(_, index, _)| TapeNode {
+            items: &self.items,
+            index,
+        })
+    }
+
+    /// Replaces the scalar at `pointer` with a string; whether there was one. Containers are
+    /// left alone (`Err`): nothing in the registry hashes one, and their items would be orphaned.
+    pub fn replace_with_string(
+        &mut self,
+        pointer: &str,
+        replace: impl FnOnce(TapeNode<'_>) -> String,
+    ) -> Result<bool, &'static str> {
+        let Some((_, index, _)) = self.locate(pointer) else {
+            return Ok(false);
+        };
+        if matches!(self.items[index], Item::Array { .. } | Item::Object { .. }) {
+            return Err("an object or array");
+        }
+        let replacement = replace(TapeNode {
+            items: &self.items,
+            index,
+        });
+        self.items[index] = Item::String(Cow::Owned(replacement));
+        Ok(true)
+    }
+
+    /// Removes the member or element at `pointer`; whether there was one. The root stays.
+    pub fn remove(&mut self, pointer: &str) -> bool {
+        let Some((slot, value, Some(parent))) = self.locate(pointer) else {
+            return false;
+        };
+        let end = end_of(&self.items, value);
+        self.items[slot] = Item::Removed { end };
+        if let Item::Array { len, .. } | Item::Object { len, .. } = &mut self.items[parent] {
+            *len -= 1;
+        }
+        true
+    }
+
+    /// Writes the root value as compact JSON, members in their original order.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        write_item(&self.items, 0, out)
+    }
+}
+
+fn end_of(items: &[Item<'_>], index: usize) -> u32 {
+    match items[index] {
+        Item::Array { end, .. } | Item::Object { end, .. } | Item::Removed { end } => end,
+        _ => index as u32 + 1,
+    }
+}
+
+fn write_item(
+    items: &[Item<'_>],
+    index: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
+    let node = TapeNode { items, index };
+    match &items[index] {
+        Item::Null => out.extend_from_slice(b"null"),
+        Item::Bool(true) => out.extend_from_slice(b"true"),
+        Item::Bool(false) => out.extend_from_slice(b"false"),
+        Item::Number(n) => serde_json::to_writer(&mut *out, n)?,
+        Item::String(s) | Item::Key(s) => serde_json::to_writer(&mut *out, s.as_ref())?,
+        Item::Object { .. } => {
+            out.push(b'{');
+            for (i, (key, value)) in node.members_at().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_item(items, key, out)?;
+                out.push(b':');
+                write_item(items, value, out)?;
+            }
+            out.push(b'}');
+        }
+        Item::Array { .. } => {
+            out.push(b'[');
+            for (i, element) in node.elements_at().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_item(items, element, out)?;
+            }
+            out.push(b']');
+        }
+        Item::Removed { .. } => unreachable!("removed items are skipped by their container"),
+    }
+    Ok(())
+}
+
+/// Fills the tape from serde_json's events.
+struct Builder<'t, 's> {
+    items: &'t mut Vec<Item<'s>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Builder<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+fn index_u32<E: de::Error>(index: usize) -> Result<u32, E> {
+    u32::try_from(index).map_err(|_| E::custom("document too large"))
+}
+
+impl<'de> Visitor<'de> for Builder<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.items.push(Item::Null);
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.items.push(Item::Bool(v));
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.items.push(Item::Number(v.into()));
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.items.push(Item::Number(v.into()));
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        let number = Number::from_f64(v).ok_or_else(|| E::custom("number out of range"))?;
+        self.items.push(Item::Number(number));
+        Ok(())
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+        self.items.push(Item::String(Cow::Borrowed(v)));
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.items.push(Item::String(Cow::Owned(v.to_owned())));
+        Ok(())
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
+        self.items.push(Item::String(Cow::Owned(v)));
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let start = self.items.len();
+        self.items.push(Item::Array { len: 0, end: 0 });
+        let mut len = 0u32;
+        while seq
+            .next_element_seed(Builder {
+                items: &mut *self.items,
+            })?
+            .is_some()
+        {
+            len += 1;
+        }
+        let end = index_u32(self.items.len())?;
+        self.items[start] = Item::Array { len, end };
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let start = self.items.len();
+        self.items.push(Item::Object { len: 0, end: 0 });
+        let mut len = 0u32;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            self.items.push(Item::Key(key));
+            map.next_value_seed(Builder {
+                items: &mut *self.items,
+            })?;
+            len += 1;
+        }
+        let end = index_u32(self.items.len())?;
+        self.items[start] = Item::Object { len, end };
+        if let Some(name) = repeated_name(self.items, start, len as usize) {
+            return Err(de::Error::custom(format_args!(
+                "member '{name}' appears more than once in one object"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A member name repeated in the object at `start`, if any.
+fn repeated_name<'a>(items: &'a [Item<'_>], start: usize, len: usize) -> Option<&'a str> {
+    let node = TapeNode {
+        items,
+        index: start,
+    };
+    let name = |key: usize| match &items[key] {
+        Item::Key(k) => k.as_ref(),
+        _ => unreachable!("members start with their name"),
+    };
+    if len <= LINEAR_DUPLICATE_CHECK {
+        let mut keys = [""; LINEAR_DUPLICATE_CHECK];
+        for (i, (key, _)) in node.members_at().enumerate() {
+            let key = name(key);
+            if keys[..i].contains(&key) {
+                return Some(key);
+            }
+            keys[i] = key;
+        }
+        None
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(len);
+        node.members_at()
+            .map(|(key, _)| name(key))
+            .find(|key| !seen.insert(*key))
+    }
+}
+
+/// Member names, borrowed from the input unless they hold escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// The representation marker for [`jsonschema::ValidationOptions`].
+pub struct TapeJson;
+
+/// One value of a tape; cheap to copy.
+#[derive(Clone, Copy)]
+pub struct TapeNode<'a> {
+    items: &'a [Item<'a>],
+    index: usize,
+}
+
+impl<'a> TapeNode<'a> {
+    fn item(&self) -> &'a Item<'a> {
+        &self.items[self.index]
+    }
+
+    /// `(name index, value index)` of each member of the object at this node.
+    fn members_at(&self) -> MemberIndices<'a> {
+        MemberIndices {
+            items: self.items,
+            next: self.index + 1,
+            end: end_of(self.items, self.index) as usize,
+        }
+    }
+
+    /// The index of each element of the array at this node.
+    fn elements_at(&self) -> ElementIndices<'a> {
+        ElementIndices {
+            items: self.items,
+            next: self.index + 1,
+            end: end_of(self.items, self.index) as usize,
+        }
+    }
+
+    fn at(&self, index: usize) -> Self {
+        Self {
+            items: self.items,
+            index,
+        }
+    }
+}
+
+impl fmt::Debug for TapeNode<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.to_value(), f)
+    }
+}
+
+struct MemberIndices<'a> {
+    items: &'a [Item<'a>],
+    next: usize,
+    end: usize,
+}
+
+impl Iterator for MemberIndices<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        while self.next < self.end {
+            let key = self.next;
+            if let Item::Removed { end } = self.items[key] {
+                self.next = end as usize;
+                continue;
+            }
+            self.next = end_of(self.items, key + 1) as usize;
+            return Some((key, key + 1));
+        }
+        None
+    }
+}
+
+struct ElementIndices<'a> {
+    items: &'a [Item<'a>],
+    next: usize,
+    end: usize,
+}
+
+impl Iterator for ElementIndices<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.next < self.end {
+            let element = self.next;
+            self.next = end_of(self.items, element) as usize;
+            if !matches!(self.items[element], Item::Removed { .. }) {
+                return Some(element);
+            }
+        }
+        None
+    }
+}
+
+impl Json for TapeJson {
+    type Node<'a> = TapeNode<'a>;
+    type PreparedKey = Box<str>;
+    type StringBuffer = Vec<Item<'static>>;
+
+    /// Lookups scan the members, so one pass over them is never worse than a lookup. (Large,
+    /// not `usize::MAX`: the validator multiplies it by a keyword's count of names.)
+    const KEYS_PER_LOOKUP: usize = 1 << 20;
+    const ACYCLIC: bool = true;
+
+    fn prepare_key(key: &str) -> Box<str> {
+        key.into()
+    }
+
+    fn with_string_node<T>(
+        buffer: &mut Vec<Item<'static>>,
+        string: &str,
+        f: impl FnOnce(TapeNode<'_>) -> T,
+    ) -> T {
+        buffer.clear();
+        buffer.push(Item::String(Cow::Owned(string.to_owned())));
+        f(TapeNode {
+            items: buffer,
+            index: 0,
+        })
+    }
+}
+
+impl<'a> Node<'a, TapeJson> for TapeNode<'a> {
+    type Object = TapeObject<'a>;
+    type Array = TapeArray<'a>;
+    type Number = &'a Number;
+
+    fn as_object(&self) -> Option<TapeObject<'a>> {
+        match self.item() {
+            Item::Object { len, .. } => Some(TapeObject {
+                node: *self,
+                len: *len as usize,
+            }),
+            _ => None,
+        }
+    }
+
+    fn as_array(&self) -> Option<TapeArray<'a>> {
+        match self.item() {
+            Item::Array { len, .. } => Some(TapeArray {
+                node: *self,
+                len: *len as usize,
+            }),
+            _ => None,
+        }
+    }
+
+    fn as_string(&self) -> Option<Cow<'a, str>> {
+        match self.item() {
+            Item::String(s) => Some(Cow::Borrowed(s.as_ref())),
+            _ => None,
+        }
+    }
+
+    fn as_number(&self) -> Option<&'a Number> {
+        match self.item() {
+            Item::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn as_boolean(&self) -> Option<bool> {
+        match self.item() {
+            Item::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        matches!(self.item(), Item::Null)
+    }
+
+    fn json_type(&self) -> JsonType {
+        match self.item() {
+            Item::Null => JsonType::Null,
+            Item::Bool(_) => JsonType::Boolean,
+            Item::Number(_) => JsonType::Number,
+            Item::String(_) | Item::Key(_) => JsonType::String,
+            Item::Array { .. } => JsonType::Array,
+            Item::Object { .. } => JsonType::Object,
+            // Never a node: containers skip removed items.
+            Item::Removed { .. } => JsonType::Null,
+        }
+    }
+
+    fn string_length_within(&self, min: u64, max: u64) -> Option<bool> {
+        let Item::String(s) = self.item() else {
+            return None;
+        };
+        // A code point is 1 to 4 bytes: the byte length often decides without counting.
+        let bytes = s.len() as u64;
+        let fewest = bytes.div_ceil(4);
+        if bytes < min || fewest > max {
+            return Some(false);
+        }
+        if min <= fewest && bytes <= max {
+            return Some(true);
+        }
+        Some((min..=max).contains(&(s.chars().count() as u64)))
+    }
+
+    fn equals_value(&self, expected: &Value) -> bool {
+        match (self.item(), expected) {
+            (Item::String(s), _) => expected.as_str() == Some(s.as_ref()),
+            (Item::Bool(b), _) => expected.as_bool() == Some(*b),
+            (Item::Null, _) => expected.is_null(),
+            (Item::Number(n), Value::Number(_)) => {
+                jsonschema::json::cmp::equal(&Value::Number(n.clone()), expected)
+            }
+            (Item::Number(_), _) => false,
+            _ => jsonschema::json::cmp::equal(&self.to_value(), expected),
+        }
+    }
+
+    fn to_value(&self) -> Cow<'a, Value> {
+        Cow::Owned(match self.item() {
+            Item::Null | Item::Removed { .. } => Value::Null,
+            Item::Bool(b) => Value::Bool(*b),
+            Item::Number(n) => Value::Number(n.clone()),
+            Item::String(s) | Item::Key(s) => Value::String(s.clone().into_owned()),
+            Item::Array { .. } => Value::Array(
+                self.elements_at()
+                    .map(|i| self.at(i).to_value().into_owned())
+                    .collect(),
+            ),
+            Item::Object { .. } => Value::Object(
+                self.members_at()
+                    .map(|(key, value)| {
+                        let Item::Key(name) = &self.items[key] else {
+                            unreachable!("members start with their name")
+                        };
+                        (name.to_string(), self.at(value).to_value().into_owned())
+                    })
+                    .collect::<Map<_, _>>(),
+            ),
+        })
+    }
+
+    fn identity(&self) -> Option<NodeIdentity> {
+        Some(NodeIdentity::tagged(
+            self.items.as_ptr() as usize,
+            u32::try_from(self.index).ok()?,
+        ))
+    }
+}
+
+/// An object of a tape.
+#[derive(Clone, Copy)]
+pub struct TapeObject<'a> {
+    node: TapeNode<'a>,
+    len: usize,
+}
+
+impl<'a> TapeObject<'a> {
+    fn get_str(&self, name: &str) -> Option<TapeNode<'a>> {
+        self.node
+            .members_at()
+            .find(|&(key, _)| matches!(&self.node.items[key], Item::Key(k) if k == name))
+            .map(|(_, value)| self.node.at(value))
+    }
+}
+
+pub struct Members<'a> {
+    node: TapeNode<'a>,
+    indices: MemberIndices<'a>,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a str, TapeNode<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, value) = self.indices.next()?;
+        let Item::Key(name) = &self.node.items[key] else {
+            unreachable!("members start with their name")
+        };
+        Some((name.as_ref(), self.node.at(value)))
+    }
+}
+
+impl<'a> Object<'a, TapeJson> for TapeObject<'a> {
+    type Node = TapeNode<'a>;
+    type MemberName = &'a str;
+    type MembersIter = Members<'a>;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, key: &Box<str>) -> Option<TapeNode<'a>> {
+        self.get_str(key)
+    }
+
+    fn members(&self) -> Members<'a> {
+        Members {
+            node: self.node,
+            indices: self.node.members_at(),
+        }
+    }
+}
+
+/// An array of a tape.
+#[derive(Clone, Copy)]
+pub struct TapeArray<'a> {
+    node: TapeNode<'a>,
+    len: usize,
+}
+
+pub struct Elements<'a> {
+    node: TapeNode<'a>,
+    indices: ElementIndices<'a>,
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = TapeNode<'a>;
+
+    fn next(&mut self) -> Option<TapeNode<'a>> {
+        self.indices.next().map(|i| self.node.at(i))
+    }
+}
+
+impl<'a> Array<'a, TapeJson> for TapeArray<'a> {
+    type Node = TapeNode<'a>;
+    type ElementsIter = Elements<'a>;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn elements(&self) -> Elements<'a> {
+        Elements {
+            node: self.node,
+            indices: self.node.elements_at(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parsed(text: &str) -> Tape<'_> {
+        let mut tape = Tape::default();
+        tape.parse(text).unwrap();
+        tape
+    }
+
+    #[test]
+    fn satisfies_the_validators_representation_contract() {
+        let text = jsonschema::json::conformance::document().to_string();
+        let tape = parsed(&text);
+        jsonschema::json::conformance::assert_conformance::<TapeJson>(&tape.root());
+    }
+
+    #[test]
+    fn round_trips_values_including_escapes_and_nesting() {
+        let value = json!({"a": "x\"y\\z\u{1}", "b": [1, -2, 2.5, 1e300, true, null, {}, []],
+                           "c": {"d": {"e": "é🦀"}}, "f": 18446744073709551615u64});
+        let text = value.to_string();
+        let tape = parsed(&text);
+        assert_eq!(tape.root().to_value().into_owned(), value);
+        let mut out = Vec::new();
+        tape.write_json(&mut out).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), value);
+        // Members keep the client's order (a `Value` would sort them).
+        let ordered = parsed(r#"{"z": 1, "a": 2}"#);
+        let mut out = Vec::new();
+        ordered.write_json(&mut out).unwrap();
+        assert_eq!(out, br#"{"z":1,"a":2}"#);
+    }
+
+    #[test]
+    fn strings_borrow_unless_escaped() {
+        let tape = parsed(r#"{"plain": "abc", "esc\"aped": "a\nb"}"#);
+        let kinds: Vec<bool> = tape
+            .items()
+            .iter()
+            .filter_map(|item| match item {
+                Item::String(s) | Item::Key(s) => Some(matches!(s, Cow::Borrowed(_))),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, [true, true, false, false]);
+    }
+
+    #[test]
+    fn refuses_repeated_member_names_at_any_size_and_depth() {
+        let mut tape = Tape::default();
+        let err = tape
+            .parse(r#"{"a": 1, "b": {"x": 1, "x": 2}}"#)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("member 'x' appears more than once"),
+            "{err}"
+        );
+        assert!(tape.items().is_empty());
+        let many: Map<String, Value> = (0..40).map(|i| (format!("k{i}"), json!(i))).collect();
+        let text = Value::Object(many)
+            .to_string()
+            .replacen("\"k39\"", "\"k3\"", 1);
+        let err = tape.parse(&text).unwrap_err();
+        assert!(err.to_string().contains("member 'k3'"), "{err}");
+        // Escaped and plain spellings of one name are the same name.
+        assert!(tape.parse(r#"{"a": 1, "\u0061": 2}"#).is_err());
+        assert!(tape.parse(r#"{"a": 1} x"#).is_err(), "trailing characters");
+    }
+
+    #[test]
+    fn pointers_removal_and_replacement() {
+        let mut tape = parsed(r#"{"a": {"b/c": [10, 20, 30]}, "d~e": "x", "tenantId": "t1"}"#);
+        assert_eq!(
+            tape.pointer("/a/b~1c/1").unwrap().to_value().into_owned(),
+            json!(20)
+        );
+        assert_eq!(
+            tape.pointer("/d~0e").unwrap().to_value().into_owned(),
+            json!("x")
+        );
+        assert!(tape.pointer("/a/b~1c/3").is_none());
+        assert!(tape.pointer("/d~0e/x").is_none());
+        assert_eq!(tape.root_string("tenantId"), Some("t1"));
+
+        assert!(tape.remove("/a/b~1c/1"));
+        assert!(!tape.remove("/a/b~1c/5"));
+        assert_eq!(
+            tape.replace_with_string("/d~0e", |n| format!("h:{:?}", n)),
+            Ok(true)
+        );
+        assert_eq!(
+            tape.replace_with_string("/missing", |_| unreachable!()),
+            Ok(false)
+        );
+        assert!(tape.replace_with_string("/a", |_| unreachable!()).is_err());
+        assert!(tape.remove("/tenantId"));
+        assert_eq!(tape.root_string("tenantId"), None);
+        let expected = json!({"a": {"b/c": [10, 30]}, "d~e": "h:\"x\""});
+        assert_eq!(tape.root().to_value().into_owned(), expected);
+        let root = tape.root();
+        assert_eq!(root.as_object().unwrap().len(), 2);
+        assert_eq!(
+            tape.pointer("/a/b~1c").unwrap().as_array().unwrap().len(),
+            2
+        );
+        let mut out = Vec::new();
+        tape.write_json(&mut out).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), expected);
+    }
+
+    #[test]
+    fn validates_like_serde_json_values() {
+        let schema = json!({
+            "type": "object", "additionalProperties": false, "required": ["id", "n"],
+            "properties": {
+                "id": {"type": "string", "maxLength": 3, "pattern": "^[a-z]+$"},
+                "n": {"type": "integer", "minimum": 1},
+                "kind": {"enum": ["a", "b", 3]},
+                "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
+                "nested": {"type": "object", "properties": {"x": {"const": 1.0}}}
+            }
+        });
+        let by_value = jsonschema::validator_for(&schema).unwrap();
+        let by_tape = jsonschema::ValidationOptions::<_, TapeJson>::default()
+            .build(&schema)
+            .unwrap();
+        let instances = [
+            json!({"id": "abc", "n": 1}),
+            json!({"id": "abcd", "n": 1}),
+            json!({"id": "ab1", "n": 1}),
+            json!({"id": "ab", "n": 0}),
+            json!({"id": "ab", "n": 1.5}),
+            json!({"id": "ab", "n": 2.0}),
+            json!({"id": "ab"}),
+            json!({"id": "ab", "n": 1, "extra": true}),
+            json!({"id": "ab", "n": 1, "kind": "b"}),
+            json!({"id": "ab", "n": 1, "kind": 3.0}),
+            json!({"id": "ab", "n": 1, "kind": "c"}),
+            json!({"id": "ab", "n": 1, "tags": ["x", "y"]}),
+            json!({"id": "ab", "n": 1, "tags": ["x", "x"]}),
+            json!({"id": "ab", "n": 1, "tags": ["x", 1]}),
+            json!({"id": "ab", "n": 1, "nested": {"x": 1}}),
+            json!({"id": "ab", "n": 1, "nested": {"x": 2}}),
+            json!({"id": "é🦀a", "n": 1}),
+            json!([]),
+            json!("ab"),
+        ];
+        for instance in instances {
+            let text = instance.to_string();
+            let tape = parsed(&text);
+            let expected = by_value
+                .validate(&instance)
+                .map_err(|e| (e.to_string(), e.instance_path().to_string()));
+            let actual = by_tape
+                .validate(tape.root())
+                .map_err(|e| (e.to_string(), e.instance_path().to_string()));
+            assert_eq!(actual, expected, "{text}");
+        }
+    }
+}
