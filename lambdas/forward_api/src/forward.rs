@@ -1,17 +1,14 @@
 //! The forward use case: every event of a request is checked on its own, the survivors are
 //! published, and the answer says what happened to each one.
 
-use std::collections::HashSet;
-
 use eventfabric_core::{
     BusEntry, ClientEvent, DetailHead, DetailWriter, EventSink, INTERFACE_SOURCE,
 };
 use eventfabric_registry::{Bus, ForwardingPolicy};
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use crate::redact::Redactor;
-use crate::request::{ForwardRequest, RequestLimits};
+use crate::request::{EventSlot, ForwardRequest, RequestLimits};
 use crate::state::{Claim, SessionState};
 use crate::tape::Tape;
 use crate::topics::{CompiledTopic, CompiledTopics, semver_major};
@@ -19,17 +16,6 @@ use crate::topics::{CompiledTopic, CompiledTopics, semver_major};
 /// Tape items reserved per request: enough for the payloads of the registry's topics, so the
 /// tape grows at most once or twice for unusual ones.
 const TAPE_ITEMS: usize = 64;
-
-/// The id of an event that is not a valid envelope, if it has a string one.
-fn id_of_malformed(raw: &RawValue) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct IdOnly {
-        id: Option<String>,
-    }
-    serde_json::from_str::<IdOnly>(raw.get())
-        .ok()
-        .and_then(|e| e.id)
-}
 
 /// Why an event was not forwarded. The wire names are part of the API contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -202,22 +188,24 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         let mut outcome = ForwardOutcome::default();
         let mut entries = Vec::with_capacity(request.events.len());
         let mut entry_index = Vec::with_capacity(request.events.len());
-        let mut seen = HashSet::with_capacity(request.events.len());
+        // Ids seen so far: a linear scan beats hashing for requests of at most a few dozen
+        // events (the limit is 50).
+        let mut seen: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(request.events.len());
         // Scratch space reused by every event of the request.
         let mut payload = Tape::with_capacity(TAPE_ITEMS);
         let mut meta = Tape::default();
         let client = &request.client;
         let details = DetailWriter::new(&client.session_id, &client.tab_id, &client.app_version);
 
-        for (index, raw) in request.events.into_iter().enumerate() {
-            let event: ClientEvent = match serde_json::from_str(raw.get()) {
-                Ok(e) => e,
-                Err(e) => {
+        for (index, slot) in request.events.into_iter().enumerate() {
+            let event = match slot {
+                EventSlot::Event(event) => event,
+                EventSlot::Malformed { id, detail } => {
                     outcome.rejected.push(Rejection {
-                        id: id_of_malformed(raw),
+                        id,
                         index,
                         reason: RejectReason::MalformedEvent,
-                        detail: format!("not a valid event: {e}"),
+                        detail: format!("not a valid event: {detail}"),
                     });
                     continue;
                 }
@@ -228,13 +216,14 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 reason,
                 detail,
             };
-            if !seen.insert(event.id.clone()) {
+            if seen.contains(&event.id) {
                 outcome.rejected.push(reject(
                     RejectReason::DuplicateEvent,
                     format!("event id '{}' appears more than once", event.id),
                 ));
                 continue;
             }
+            seen.push(event.id.clone());
             match self.check_event(&event, now_ms, &mut payload, &mut meta) {
                 Ok((topic, redacted)) => {
                     match self.entry(&details, &event, topic, &payload, redacted) {
@@ -257,10 +246,10 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             .claim_new(session_id, entries, entry_index, now_ms, &mut outcome)
             .await;
 
-        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-        let results = self.sink.publish(entries).await;
+        let results = self.sink.publish(&entries).await;
         let mut unpublished = Vec::new();
-        for ((id, index), result) in ids.into_iter().zip(entry_index).zip(results) {
+        let ids = entries.into_iter().map(|entry| entry.id);
+        for ((id, index), result) in ids.zip(entry_index).zip(results) {
             match result {
                 Ok(()) => outcome.accepted.push(id),
                 Err(e) => {
@@ -436,7 +425,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         }
         let redacted = self
             .redactor
-            .redact(payload, spec.redaction_hint.as_ref())
+            .redact(payload, topic.redaction.as_ref())
             .map_err(|detail| (RejectReason::RedactionUnavailable, detail))?;
         Ok((topic, redacted))
     }
@@ -463,7 +452,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         };
         let raw = event.payload.get();
         let meta = event.meta.map_or(0, |m| m.get().len());
-        let mut detail = Vec::with_capacity(raw.len() + meta + 320);
+        let mut detail = String::with_capacity(raw.len() + meta + 320);
         // The client's payload text goes out as is unless redaction changed it: no re-encoding
         // on the common path.
         details
@@ -472,22 +461,22 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 head,
                 |out| {
                     if redacted {
-                        payload.write_json(out).map_err(|e| e.to_string())
+                        payload.write_json(out);
                     } else {
-                        out.extend_from_slice(raw.as_bytes());
-                        Ok(())
+                        out.push_str(raw);
                     }
+                    Ok(())
                 },
                 event.meta,
             )
-            .map_err(|e: String| format!("cannot encode detail: {e}"))?;
+            .map_err(|e: &str| format!("cannot encode detail: {e}"))?;
         Ok(BusEntry {
             id: event.id.clone().into_owned(),
             event_bus_name: bus_name.to_owned(),
             source: INTERFACE_SOURCE.to_owned(),
             detail_type: topic.spec.topic.clone(),
             time_millis: Some(event.ts.millis()),
-            detail: String::from_utf8(detail).map_err(|e| format!("cannot encode detail: {e}"))?,
+            detail,
         })
     }
 }
@@ -496,6 +485,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
 mod tests {
     use super::*;
     use serde_json::Value;
+    use std::collections::HashSet;
 
     #[test]
     fn wire_names_match_the_serialized_form() {

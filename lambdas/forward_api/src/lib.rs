@@ -22,7 +22,7 @@ use serde::Serialize;
 
 pub use auth::TokenVerifier;
 pub use forward::{ForwardConfig, ForwardOutcome, Forwarder, RejectReason, Rejection};
-pub use redact::Redactor;
+pub use redact::{RedactionPlan, Redactor};
 pub use request::RequestError;
 pub use state::{DynamoState, MemoryState, SessionState};
 pub use topics::CompiledTopics;

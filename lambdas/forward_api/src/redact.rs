@@ -6,20 +6,45 @@
 //! confirmed by guessing without the key. Without a key, such events are refused, never sent in
 //! clear.
 
-use aws_lc_rs::{hkdf, hmac};
+use aws_lc_rs::hkdf;
 use base64::Engine;
 use eventfabric_registry::RedactionHint;
+use hmac::{Hmac, KeyInit, Mac};
 use jsonschema::json::Node;
+use sha2::Sha256;
 
-use crate::tape::{Tape, TapeNode};
+use crate::tape::{Pointer, Tape, TapeNode};
 
 /// The prefix of every hashed value, naming the algorithm.
 pub const HASH_PREFIX: &str = "hmac-sha256:";
 
+/// A topic's `redactionHint` with its pointers parsed, once at start-up.
+#[derive(Debug, Clone)]
+pub struct RedactionPlan {
+    hash: Vec<Pointer>,
+    drop: Vec<Pointer>,
+}
+
+impl RedactionPlan {
+    /// Fails on a pointer that is not RFC 6901 (the registry's own check refuses those too).
+    pub fn compile(hint: &RedactionHint) -> Result<Self, String> {
+        let parse = |pointers: &[String]| {
+            pointers
+                .iter()
+                .map(|p| Pointer::parse(p).ok_or_else(|| format!("'{p}' is not a JSON pointer")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Self {
+            hash: parse(&hint.hash)?,
+            drop: parse(&hint.drop)?,
+        })
+    }
+}
+
 /// Applies redaction hints; holds the hashing key when the deployment has one.
 pub struct Redactor {
-    /// An HMAC context already keyed: cloning it per value skips the key setup.
-    key: Option<hmac::Context>,
+    /// An HMAC already keyed: cloning it per value skips the key setup.
+    key: Option<Hmac<Sha256>>,
 }
 
 impl Redactor {
@@ -31,13 +56,14 @@ impl Redactor {
     /// Derives the hashing key from the deployment secret (HKDF-SHA256 with its own label, so
     /// the token-signing key itself never hashes anything).
     pub fn from_secret(secret: &[u8]) -> Self {
-        let key: hmac::Key = hkdf::Salt::new(hkdf::HKDF_SHA256, b"eventfabric")
+        let mut key = [0u8; 32];
+        hkdf::Salt::new(hkdf::HKDF_SHA256, b"eventfabric")
             .extract(secret)
-            .expand(&[b"forward-api redaction hash v1"], hmac::HMAC_SHA256)
-            .expect("HMAC-SHA256 key length is a valid HKDF output length")
-            .into();
+            .expand(&[b"forward-api redaction hash v1"], hkdf::HKDF_SHA256)
+            .and_then(|okm| okm.fill(&mut key))
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
         Self {
-            key: Some(hmac::Context::with_key(&key)),
+            key: Some(Hmac::new_from_slice(&key).expect("HMAC takes keys of any length")),
         }
     }
 
@@ -45,9 +71,9 @@ impl Redactor {
     pub fn redact(
         &self,
         payload: &mut Tape<'_>,
-        hint: Option<&RedactionHint>,
+        plan: Option<&RedactionPlan>,
     ) -> Result<bool, String> {
-        let Some(hint) = hint else { return Ok(false) };
+        let Some(hint) = plan else { return Ok(false) };
         let mut changed = false;
         for pointer in &hint.hash {
             if payload.pointer(pointer).is_none() {
@@ -71,16 +97,16 @@ impl Redactor {
     }
 }
 
-fn hash_value(keyed: &hmac::Context, value: TapeNode<'_>) -> String {
-    let mut context = keyed.clone();
+fn hash_value(keyed: &Hmac<Sha256>, value: TapeNode<'_>) -> String {
+    let mut mac = keyed.clone();
     match value.as_string() {
-        Some(s) => context.update(s.as_bytes()),
-        None => context.update(value.to_value().to_string().as_bytes()),
+        Some(s) => mac.update(s.as_bytes()),
+        None => mac.update(value.to_value().to_string().as_bytes()),
     }
-    let tag = context.sign();
+    let tag = mac.finalize().into_bytes();
     let mut out = String::with_capacity(HASH_PREFIX.len() + 43);
     out.push_str(HASH_PREFIX);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(tag.as_ref(), &mut out);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(tag.as_slice(), &mut out);
     out
 }
 
@@ -99,10 +125,11 @@ mod tests {
         let text = payload.to_string();
         let mut tape = Tape::default();
         tape.parse(&text).unwrap();
-        let changed = redactor.redact(&mut tape, Some(hint))?;
-        let mut out = Vec::new();
-        tape.write_json(&mut out).unwrap();
-        *payload = serde_json::from_slice(&out).unwrap();
+        let plan = RedactionPlan::compile(hint).unwrap();
+        let changed = redactor.redact(&mut tape, Some(&plan))?;
+        let mut out = String::new();
+        tape.write_json(&mut out);
+        *payload = serde_json::from_str(&out).unwrap();
         Ok(changed)
     }
 
@@ -163,5 +190,21 @@ mod tests {
         let mut other = json!({"other": 1});
         assert!(!redact(&redactor, &mut other, &hint).unwrap());
         assert_eq!(other, json!({"other": 1}));
+    }
+
+    #[test]
+    fn hashes_match_an_independent_implementation() {
+        // Python's hmac/hashlib: HKDF-SHA256(salt "eventfabric", info "forward-api redaction
+        // hash v1") of SECRET, then HMAC-SHA256 of "u1" under it, base64url without padding.
+        let hint = RedactionHint {
+            drop: vec![],
+            hash: vec!["/userId".into()],
+        };
+        let mut payload = json!({"userId": "u1"});
+        redact(&Redactor::from_secret(SECRET), &mut payload, &hint).unwrap();
+        assert_eq!(
+            payload["userId"],
+            "hmac-sha256:lBbJUT93VneXlhM6TUgRzBDdLrM8nVmL5KF5M0o5DYI"
+        );
     }
 }

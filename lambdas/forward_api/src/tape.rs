@@ -11,8 +11,9 @@
 //! disagree on which of the two values counts (serde_json keeps the last, others the first).
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
+use eventfabric_core::write_json_str;
 use jsonschema::json::{Array, Json, Node, NodeIdentity, Object};
 use jsonschema::types::JsonType;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -39,6 +40,42 @@ pub enum Item<'s> {
     Removed {
         end: u32,
     },
+}
+
+/// An RFC 6901 JSON pointer, split into unescaped tokens once (at start-up for the registry's
+/// redaction hints), not at every use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointer {
+    text: String,
+    tokens: Vec<String>,
+}
+
+impl Pointer {
+    /// `None` unless `text` is empty (the whole document) or starts with `/`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let tokens = match text {
+            "" => Vec::new(),
+            _ => text
+                .strip_prefix('/')?
+                .split('/')
+                .map(|token| token.replace("~1", "/").replace("~0", "~"))
+                .collect(),
+        };
+        Some(Self {
+            text: text.to_owned(),
+            tokens,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Pointer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 /// Objects with more members than this are checked for repeated names with a hash set.
@@ -94,30 +131,21 @@ impl<'s> Tape<'s> {
         }
     }
 
-    /// Where the value at an RFC 6901 `pointer` is: `(slot, value, parent)`, where `slot` is
-    /// what removing it covers (the member's name, or the array element itself).
-    fn locate(&self, pointer: &str) -> Option<(usize, usize, Option<usize>)> {
-        if pointer.is_empty() {
-            return Some((0, 0, None));
-        }
-        let mut tokens = pointer.strip_prefix('/')?.split('/');
+    /// Where the value at `pointer` is: `(slot, value, parent)`, where `slot` is what removing
+    /// it covers (the member's name, or the array element itself).
+    fn locate(&self, pointer: &Pointer) -> Option<(usize, usize, Option<usize>)> {
         let mut found = (0, 0, None);
         let node = |index| TapeNode {
             items: &self.items,
             index,
         };
-        for token in tokens.by_ref() {
-            let token: Cow<'_, str> = if token.contains('~') {
-                token.replace("~1", "/").replace("~0", "~").into()
-            } else {
-                token.into()
-            };
+        for token in &pointer.tokens {
             let parent = found.1;
             found = match &self.items[parent] {
                 Item::Object { .. } => {
-                    let (key, _) = node(parent).members_at().find(
-                        |&(key, _)| matches!(&self.items[key], Item::Key(k) if *k == token),
-                    )?;
+                    let (key, _) = node(parent)
+                        .members_at()
+                        .find(|&(key, _)| matches!(&self.items[key], Item::Key(k) if k == token))?;
                     (key, key + 1, Some(parent))
                 }
                 Item::Array { .. } => {
@@ -132,7 +160,7 @@ impl<'s> Tape<'s> {
     }
 
     /// The value at `pointer`, if present.
-    pub fn pointer(&self, pointer: &str) -> Option<TapeNode<'_>> {
+    pub fn pointer(&self, pointer: &Pointer) -> Option<TapeNode<'_>> {
         self.locate(pointer).map(|(_, index, _)| TapeNode {
             items: &self.items,
             index,
@@ -143,7 +171,7 @@ impl<'s> Tape<'s> {
     /// left alone (`Err`): nothing in the registry hashes one, and their items would be orphaned.
     pub fn replace_with_string(
         &mut self,
-        pointer: &str,
+        pointer: &Pointer,
         replace: impl FnOnce(TapeNode<'_>) -> String,
     ) -> Result<bool, &'static str> {
         let Some((_, index, _)) = self.locate(pointer) else {
@@ -161,7 +189,7 @@ impl<'s> Tape<'s> {
     }
 
     /// Removes the member or element at `pointer`; whether there was one. The root stays.
-    pub fn remove(&mut self, pointer: &str) -> bool {
+    pub fn remove(&mut self, pointer: &Pointer) -> bool {
         let Some((slot, value, Some(parent))) = self.locate(pointer) else {
             return false;
         };
@@ -173,9 +201,10 @@ impl<'s> Tape<'s> {
         true
     }
 
-    /// Writes the root value as compact JSON, members in their original order.
-    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-        write_item(&self.items, 0, out)
+    /// Writes the root value as compact JSON, members in their original order, as serde_json
+    /// would write the same value.
+    pub fn write_json(&self, out: &mut String) {
+        write_item(&self.items, 0, out);
     }
 }
 
@@ -186,43 +215,41 @@ fn end_of(items: &[Item<'_>], index: usize) -> u32 {
     }
 }
 
-fn write_item(
-    items: &[Item<'_>],
-    index: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), serde_json::Error> {
+fn write_item(items: &[Item<'_>], index: usize, out: &mut String) {
     let node = TapeNode { items, index };
     match &items[index] {
-        Item::Null => out.extend_from_slice(b"null"),
-        Item::Bool(true) => out.extend_from_slice(b"true"),
-        Item::Bool(false) => out.extend_from_slice(b"false"),
-        Item::Number(n) => serde_json::to_writer(&mut *out, n)?,
-        Item::String(s) | Item::Key(s) => serde_json::to_writer(&mut *out, s.as_ref())?,
+        Item::Null => out.push_str("null"),
+        Item::Bool(true) => out.push_str("true"),
+        Item::Bool(false) => out.push_str("false"),
+        // `Number`'s Display is the text serde_json writes for it.
+        Item::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Item::String(s) | Item::Key(s) => write_json_str(out, s),
         Item::Object { .. } => {
-            out.push(b'{');
+            out.push('{');
             for (i, (key, value)) in node.members_at().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    out.push(',');
                 }
-                write_item(items, key, out)?;
-                out.push(b':');
-                write_item(items, value, out)?;
+                write_item(items, key, out);
+                out.push(':');
+                write_item(items, value, out);
             }
-            out.push(b'}');
+            out.push('}');
         }
         Item::Array { .. } => {
-            out.push(b'[');
+            out.push('[');
             for (i, element) in node.elements_at().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    out.push(',');
                 }
-                write_item(items, element, out)?;
+                write_item(items, element, out);
             }
-            out.push(b']');
+            out.push(']');
         }
         Item::Removed { .. } => unreachable!("removed items are skipped by their container"),
     }
-    Ok(())
 }
 
 /// Fills the tape from serde_json's events.
@@ -311,7 +338,7 @@ impl<'de> Visitor<'de> for Builder<'_, 'de> {
         let start = self.items.len();
         self.items.push(Item::Object { len: 0, end: 0 });
         let mut len = 0u32;
-        while let Some(key) = map.next_key_seed(KeySeed)? {
+        while let Some(key) = map.next_key_seed(StrSeed)? {
             self.items.push(Item::Key(key));
             map.next_value_seed(Builder {
                 items: &mut *self.items,
@@ -357,10 +384,11 @@ fn repeated_name<'a>(items: &'a [Item<'_>], start: usize, len: usize) -> Option<
     }
 }
 
-/// Member names, borrowed from the input unless they hold escapes.
-struct KeySeed;
+/// A JSON string, borrowed from the input unless it holds escapes (serde's own `Cow<str>`
+/// always copies). Used for member names, and for the envelope's string fields.
+pub(crate) struct StrSeed;
 
-impl<'de> DeserializeSeed<'de> for KeySeed {
+impl<'de> DeserializeSeed<'de> for StrSeed {
     type Value = Cow<'de, str>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -368,11 +396,11 @@ impl<'de> DeserializeSeed<'de> for KeySeed {
     }
 }
 
-impl<'de> Visitor<'de> for KeySeed {
+impl<'de> Visitor<'de> for StrSeed {
     type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a member name")
+        f.write_str("a string")
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
@@ -726,6 +754,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn p(text: &str) -> Pointer {
+        Pointer::parse(text).unwrap()
+    }
+
     fn parsed(text: &str) -> Tape<'_> {
         let mut tape = Tape::default();
         tape.parse(text).unwrap();
@@ -746,14 +778,14 @@ mod tests {
         let text = value.to_string();
         let tape = parsed(&text);
         assert_eq!(tape.root().to_value().into_owned(), value);
-        let mut out = Vec::new();
-        tape.write_json(&mut out).unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), value);
+        let mut out = String::new();
+        tape.write_json(&mut out);
+        assert_eq!(out, value.to_string(), "as serde_json writes it");
         // Members keep the client's order (a `Value` would sort them).
         let ordered = parsed(r#"{"z": 1, "a": 2}"#);
-        let mut out = Vec::new();
-        ordered.write_json(&mut out).unwrap();
-        assert_eq!(out, br#"{"z":1,"a":2}"#);
+        let mut out = String::new();
+        ordered.write_json(&mut out);
+        assert_eq!(out, r#"{"z":1,"a":2}"#);
     }
 
     #[test]
@@ -797,41 +829,51 @@ mod tests {
     fn pointers_removal_and_replacement() {
         let mut tape = parsed(r#"{"a": {"b/c": [10, 20, 30]}, "d~e": "x", "tenantId": "t1"}"#);
         assert_eq!(
-            tape.pointer("/a/b~1c/1").unwrap().to_value().into_owned(),
+            tape.pointer(&p("/a/b~1c/1"))
+                .unwrap()
+                .to_value()
+                .into_owned(),
             json!(20)
         );
         assert_eq!(
-            tape.pointer("/d~0e").unwrap().to_value().into_owned(),
+            tape.pointer(&p("/d~0e")).unwrap().to_value().into_owned(),
             json!("x")
         );
-        assert!(tape.pointer("/a/b~1c/3").is_none());
-        assert!(tape.pointer("/d~0e/x").is_none());
+        assert!(tape.pointer(&p("/a/b~1c/3")).is_none());
+        assert!(tape.pointer(&p("/d~0e/x")).is_none());
         assert_eq!(tape.root_string("tenantId"), Some("t1"));
 
-        assert!(tape.remove("/a/b~1c/1"));
-        assert!(!tape.remove("/a/b~1c/5"));
+        assert!(tape.remove(&p("/a/b~1c/1")));
+        assert!(!tape.remove(&p("/a/b~1c/5")));
         assert_eq!(
-            tape.replace_with_string("/d~0e", |n| format!("h:{:?}", n)),
+            tape.replace_with_string(&p("/d~0e"), |n| format!("h:{:?}", n)),
             Ok(true)
         );
         assert_eq!(
-            tape.replace_with_string("/missing", |_| unreachable!()),
+            tape.replace_with_string(&p("/missing"), |_| unreachable!()),
             Ok(false)
         );
-        assert!(tape.replace_with_string("/a", |_| unreachable!()).is_err());
-        assert!(tape.remove("/tenantId"));
+        assert!(
+            tape.replace_with_string(&p("/a"), |_| unreachable!())
+                .is_err()
+        );
+        assert!(tape.remove(&p("/tenantId")));
         assert_eq!(tape.root_string("tenantId"), None);
         let expected = json!({"a": {"b/c": [10, 30]}, "d~e": "h:\"x\""});
         assert_eq!(tape.root().to_value().into_owned(), expected);
         let root = tape.root();
         assert_eq!(root.as_object().unwrap().len(), 2);
         assert_eq!(
-            tape.pointer("/a/b~1c").unwrap().as_array().unwrap().len(),
+            tape.pointer(&p("/a/b~1c"))
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
             2
         );
-        let mut out = Vec::new();
-        tape.write_json(&mut out).unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), expected);
+        let mut out = String::new();
+        tape.write_json(&mut out);
+        assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), expected);
     }
 
     #[test]

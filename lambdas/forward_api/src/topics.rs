@@ -6,6 +6,7 @@ use jsonschema::{ValidationOptions, Validator};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::redact::RedactionPlan;
 use crate::tape::{Tape, TapeJson};
 
 /// A topic with its compiled validators.
@@ -13,6 +14,8 @@ pub struct CompiledTopic {
     pub spec: TopicSpec,
     /// Major version of the registry entry; clients must send a matching `schemaVersion`.
     pub major: u64,
+    /// The topic's redaction hint, ready to apply.
+    pub redaction: Option<RedactionPlan>,
     payload: Validator<TapeJson>,
     meta: Option<Validator<TapeJson>>,
 }
@@ -74,7 +77,7 @@ pub struct CompiledTopics {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("topic {topic}: cannot compile its {which} schema: {message}")]
+#[error("topic {topic}: cannot compile its {which}: {message}")]
 pub struct CompileError {
     topic: String,
     which: &'static str,
@@ -99,11 +102,21 @@ impl CompiledTopics {
                 Ok(CompiledTopic {
                     spec: spec.clone(),
                     major: semver_major(&spec.version).unwrap_or(0),
-                    payload: compile(&spec.payload_schema, "payload")?,
+                    redaction: spec
+                        .redaction_hint
+                        .as_ref()
+                        .map(RedactionPlan::compile)
+                        .transpose()
+                        .map_err(|message| CompileError {
+                            topic: spec.topic.clone(),
+                            which: "redaction hint",
+                            message,
+                        })?,
+                    payload: compile(&spec.payload_schema, "payload schema")?,
                     meta: spec
                         .meta_schema
                         .as_ref()
-                        .map(|s| compile(s, "meta"))
+                        .map(|s| compile(s, "meta schema"))
                         .transpose()?,
                 })
             })

@@ -92,7 +92,7 @@ impl<A: PutEventsApi> EventBridgeSink<A> {
 }
 
 impl<A: PutEventsApi> EventSink for EventBridgeSink<A> {
-    async fn publish(&self, entries: Vec<BusEntry>) -> Vec<Result<(), PublishError>> {
+    async fn publish(&self, entries: &[BusEntry]) -> Vec<Result<(), PublishError>> {
         let mut outcomes: Vec<Option<Result<(), PublishError>>> = vec![None; entries.len()];
         let mut last_error: Vec<(String, String)> = vec![Default::default(); entries.len()];
         let mut pending: Vec<usize> = Vec::with_capacity(entries.len());
@@ -331,7 +331,7 @@ mod tests {
             entry("b", "flaky.topic"),
             entry("c", "ok.topic"),
         ];
-        let outcomes = sink.publish(entries).await;
+        let outcomes = sink.publish(&entries).await;
         assert_eq!(outcomes, vec![Ok(()), Ok(()), Ok(())]);
         assert_eq!(
             *sink.api.calls.lock().unwrap(),
@@ -343,7 +343,7 @@ mod tests {
     async fn batches_at_ten_entries() {
         let sink = EventBridgeSink::new(ScriptedApi::default(), fast());
         let entries: Vec<_> = (0..25).map(|i| entry(&i.to_string(), "ok.topic")).collect();
-        assert!(sink.publish(entries).await.iter().all(Result::is_ok));
+        assert!(sink.publish(&entries).await.iter().all(Result::is_ok));
         let sizes: Vec<usize> = sink
             .api
             .calls
@@ -363,7 +363,7 @@ mod tests {
         ]);
         let sink = EventBridgeSink::new(api, fast());
         let outcomes = sink
-            .publish(vec![
+            .publish(&[
                 entry("a", "down.topic"),
                 entry("b", "bad.topic"),
                 entry("c", "ok"),
@@ -401,7 +401,7 @@ mod tests {
             ..ScriptedApi::default()
         };
         let sink = EventBridgeSink::new(api, fast());
-        let outcomes = sink.publish(vec![entry("a", "x.y")]).await;
+        let outcomes = sink.publish(&[entry("a", "x.y")]).await;
         assert!(
             matches!(&outcomes[0], Err(PublishError::RetriesExhausted { attempts: 3, code, .. }) if code == "Dispatch")
         );
@@ -412,7 +412,7 @@ mod tests {
         let sink = EventBridgeSink::new(ScriptedApi::default(), fast());
         let mut big = entry("big", "x.y");
         big.detail = "x".repeat(300 * 1024);
-        let outcomes = sink.publish(vec![big, entry("a", "x.y")]).await;
+        let outcomes = sink.publish(&[big, entry("a", "x.y")]).await;
         assert!(matches!(outcomes[0], Err(PublishError::TooLarge { .. })));
         assert_eq!(outcomes[1], Ok(()));
         assert_eq!(*sink.api.calls.lock().unwrap(), vec![vec!["a"]]);

@@ -27,9 +27,10 @@ pub enum PublishError {
 
 /// Publishes entries to buses. Returns one outcome per entry, in input order.
 pub trait EventSink: Send + Sync {
+    /// Entries are lent, not given: the caller keeps them (and their ids) for the answer.
     fn publish(
         &self,
-        entries: Vec<BusEntry>,
+        entries: &[BusEntry],
     ) -> impl Future<Output = Vec<Result<(), PublishError>>> + Send;
 }
 
@@ -64,10 +65,10 @@ impl MemorySink {
 }
 
 impl EventSink for MemorySink {
-    async fn publish(&self, entries: Vec<BusEntry>) -> Vec<Result<(), PublishError>> {
+    async fn publish(&self, entries: &[BusEntry]) -> Vec<Result<(), PublishError>> {
         let mut published = self.published.lock().expect("memory sink lock");
         entries
-            .into_iter()
+            .iter()
             .map(|e| {
                 if self.fail_detail_types.contains(&e.detail_type) {
                     Err(PublishError::RetriesExhausted {
@@ -76,7 +77,7 @@ impl EventSink for MemorySink {
                         message: "injected failure".into(),
                     })
                 } else {
-                    published.push(e);
+                    published.push(e.clone());
                     Ok(())
                 }
             })

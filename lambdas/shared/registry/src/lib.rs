@@ -11,7 +11,6 @@ pub mod glue;
 pub mod manifest;
 pub mod model;
 
-use std::collections::HashMap;
 use std::path::Path;
 
 pub use check::{SourceEntry, Violation};
@@ -38,7 +37,9 @@ pub enum RegistryError {
 #[derive(Debug, Clone)]
 pub struct Registry {
     topics: Vec<TopicSpec>,
-    by_name: HashMap<String, usize>,
+    /// Names and aliases, sorted, for a binary search: faster than hashing the name on the
+    /// forward hot path, and registries are small.
+    by_name: Vec<(String, usize)>,
 }
 
 mod embedded {
@@ -72,13 +73,17 @@ impl Registry {
         let mut entries = entries;
         entries.sort_by(|a, b| a.spec.topic.cmp(&b.spec.topic));
         let topics: Vec<TopicSpec> = entries.into_iter().map(|e| e.spec).collect();
-        let mut by_name = HashMap::new();
-        for (i, t) in topics.iter().enumerate() {
-            by_name.insert(t.topic.clone(), i);
-            for alias in &t.aliases {
-                by_name.insert(alias.clone(), i);
-            }
-        }
+        let mut by_name: Vec<(String, usize)> = topics
+            .iter()
+            .enumerate()
+            .flat_map(|(i, t)| {
+                std::iter::once(&t.topic)
+                    .chain(&t.aliases)
+                    .map(move |n| (n.clone(), i))
+            })
+            .collect();
+        // The rules made every name unique, so the order is total.
+        by_name.sort_unstable();
         Ok(Self { topics, by_name })
     }
 
@@ -90,7 +95,10 @@ impl Registry {
     /// The position in [`Registry::topics`] of the topic a name or alias refers to, for callers
     /// that keep per-topic data in a parallel table.
     pub fn resolve_index(&self, name: &str) -> Option<usize> {
-        self.by_name.get(name).copied()
+        self.by_name
+            .binary_search_by(|(known, _)| known.as_str().cmp(name))
+            .ok()
+            .map(|found| self.by_name[found].1)
     }
 
     /// All topics, sorted by name.
