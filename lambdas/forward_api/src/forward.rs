@@ -1,6 +1,8 @@
 //! The forward use case: every event of a request is checked on its own, the survivors are
 //! published, and the answer says what happened to each one.
 
+use std::sync::Arc;
+
 use eventfabric_core::{
     BusEntry, ClientEvent, DetailHead, DetailWriter, EventSink, INTERFACE_SOURCE,
 };
@@ -135,11 +137,28 @@ impl ForwardConfig {
             claim_lease_seconds: crate::state::DEFAULT_CLAIM_LEASE_SECONDS,
         }
     }
+}
 
-    fn bus_name(&self, bus: Bus) -> Option<&str> {
+/// The names every entry carries, shared rather than copied per event.
+struct EntryNames {
+    source: Arc<str>,
+    session_bus: Arc<str>,
+    analytics_bus: Option<Arc<str>>,
+}
+
+impl EntryNames {
+    fn new(config: &ForwardConfig) -> Self {
+        Self {
+            source: INTERFACE_SOURCE.into(),
+            session_bus: config.session_bus.as_str().into(),
+            analytics_bus: config.analytics_bus.as_deref().map(Into::into),
+        }
+    }
+
+    fn bus(&self, bus: Bus) -> Option<&Arc<str>> {
         match bus {
             Bus::Session => Some(&self.session_bus),
-            Bus::Analytics => self.analytics_bus.as_deref(),
+            Bus::Analytics => self.analytics_bus.as_ref(),
         }
     }
 }
@@ -151,6 +170,7 @@ pub struct Forwarder<S, St> {
     state: St,
     redactor: Redactor,
     config: ForwardConfig,
+    names: EntryNames,
 }
 
 impl<S: EventSink, St: SessionState> Forwarder<S, St> {
@@ -162,6 +182,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             sink,
             state,
             redactor: Redactor::without_hashing(),
+            names: EntryNames::new(&config),
             config,
         }
     }
@@ -185,7 +206,10 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
 
     /// Checks every event, publishes the ones that pass, and reports each event's fate.
     pub async fn forward(&self, request: ForwardRequest<'_>, now_ms: i64) -> ForwardOutcome {
-        let mut outcome = ForwardOutcome::default();
+        let mut outcome = ForwardOutcome {
+            accepted: Vec::with_capacity(request.events.len()),
+            rejected: Vec::new(),
+        };
         let mut entries = Vec::with_capacity(request.events.len());
         let mut entry_index = Vec::with_capacity(request.events.len());
         // Ids seen so far: a linear scan beats hashing for requests of at most a few dozen
@@ -291,8 +315,8 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
     async fn claim_new(
         &self,
         session_id: &str,
-        entries: Vec<BusEntry>,
-        entry_index: Vec<usize>,
+        mut entries: Vec<BusEntry>,
+        mut entry_index: Vec<usize>,
         now_ms: i64,
         outcome: &mut ForwardOutcome,
     ) -> (Vec<BusEntry>, Vec<usize>) {
@@ -304,31 +328,35 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             .state
             .claim(session_id, &ids, self.config.claim_lease_seconds, now_ms)
             .await;
+        drop(ids);
         let mut store_errors = 0usize;
-        let mut kept = Vec::with_capacity(entries.len());
-        let mut kept_index = Vec::with_capacity(entries.len());
-        for ((entry, index), claim) in entries.into_iter().zip(entry_index).zip(claims) {
-            match claim {
-                Ok(Claim::Duplicate) => outcome.rejected.push(Rejection {
-                    detail: format!(
-                        "event '{}' was already forwarded for this session within the last 2 minutes",
-                        entry.id
-                    ),
-                    id: Some(entry.id),
-                    index,
-                    reason: RejectReason::AlreadyForwarded,
-                }),
-                Ok(Claim::New) => {
-                    kept.push(entry);
-                    kept_index.push(index);
+        // Compacted in place: kept entries move to the front, in order.
+        let mut kept = 0;
+        let mut claims = claims.into_iter();
+        for i in 0..entries.len() {
+            // A store that answers for fewer entries than asked counts as failing for the rest.
+            match claims.next() {
+                Some(Ok(Claim::Duplicate)) => {
+                    let id = std::mem::take(&mut entries[i].id);
+                    outcome.rejected.push(Rejection {
+                        detail: format!(
+                            "event '{id}' was already forwarded for this session within the last 2 minutes"
+                        ),
+                        id: Some(id),
+                        index: entry_index[i],
+                        reason: RejectReason::AlreadyForwarded,
+                    });
+                    continue;
                 }
-                Err(_) => {
-                    store_errors += 1;
-                    kept.push(entry);
-                    kept_index.push(index);
-                }
+                Some(Ok(Claim::New)) => {}
+                Some(Err(_)) | None => store_errors += 1,
             }
+            entries.swap(kept, i);
+            entry_index.swap(kept, i);
+            kept += 1;
         }
+        entries.truncate(kept);
+        entry_index.truncate(kept);
         if store_errors > 0 {
             tracing::warn!(
                 events = store_errors,
@@ -336,7 +364,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             );
             crate::metrics::state_store_error();
         }
-        (kept, kept_index)
+        (entries, entry_index)
     }
 
     /// The per-event checks, in the order that gives the most useful reason first. Returns the
@@ -440,8 +468,8 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
     ) -> Result<BusEntry, String> {
         let bus = topic.spec.bus;
         let bus_name = self
-            .config
-            .bus_name(bus)
+            .names
+            .bus(bus)
             .ok_or_else(|| format!("no {} bus is configured for this deployment", bus.as_str()))?;
         let head = DetailHead {
             id: &event.id,
@@ -472,9 +500,9 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             .map_err(|e: &str| format!("cannot encode detail: {e}"))?;
         Ok(BusEntry {
             id: event.id.clone().into_owned(),
-            event_bus_name: bus_name.to_owned(),
-            source: INTERFACE_SOURCE.to_owned(),
-            detail_type: topic.spec.topic.clone(),
+            event_bus_name: Arc::clone(bus_name),
+            source: Arc::clone(&self.names.source),
+            detail_type: Arc::clone(&topic.detail_type),
             time_millis: Some(event.ts.millis()),
             detail,
         })

@@ -19,9 +19,33 @@ use crate::tape::StrSeed;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardRequest<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "events")]
     pub events: Vec<EventSlot<'a>>,
     pub client: ClientInfo,
+}
+
+/// The `events` array into a vector sized for a typical request up front: serde's own grows
+/// from empty by doubling, copying the slots each time.
+fn events<'de: 'a, 'a, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<EventSlot<'a>>, D::Error> {
+    struct Events;
+    impl<'de> Visitor<'de> for Events {
+        type Value = Vec<EventSlot<'de>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array of events")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(16).min(64));
+            while let Some(event) = seq.next_element()? {
+                events.push(event);
+            }
+            Ok(events)
+        }
+    }
+    deserializer.deserialize_seq(Events)
 }
 
 /// One element of `events`.

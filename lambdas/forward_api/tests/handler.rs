@@ -98,7 +98,7 @@ async fn the_fixture_request_is_answered_event_by_event() {
     );
 
     let published = forwarder.sink().published();
-    let types: Vec<&str> = published.iter().map(|e| e.detail_type.as_str()).collect();
+    let types: Vec<&str> = published.iter().map(|e| &*e.detail_type).collect();
     // The alias `session.ended` is published under its canonical topic.
     assert_eq!(
         types,
@@ -118,8 +118,8 @@ async fn events_map_onto_eventbridge_entries() {
     let published = forwarder.sink().published();
     let started = &published[0];
     assert_eq!(started.id, "evt-started");
-    assert_eq!(started.source, "nia.interface");
-    assert_eq!(started.event_bus_name, "session-bus");
+    assert_eq!(&*started.source, "nia.interface");
+    assert_eq!(&*started.event_bus_name, "session-bus");
     assert_eq!(started.time_millis, Some(NOW - 1000));
     let detail: Value = serde_json::from_str(&started.detail).unwrap();
     assert_eq!(

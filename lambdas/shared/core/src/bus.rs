@@ -2,6 +2,7 @@
 
 use std::borrow::Borrow;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// PutEvents takes at most this many entries per call.
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
@@ -13,9 +14,11 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 pub struct BusEntry {
     /// The client's event id: how outcomes are reported back; not sent to EventBridge.
     pub id: String,
-    pub event_bus_name: String,
-    pub source: String,
-    pub detail_type: String,
+    /// Bus, source and detail type are shared by many entries: `Arc`s are cloned per entry
+    /// instead of strings copied (three allocations less per event on the forward path).
+    pub event_bus_name: Arc<str>,
+    pub source: Arc<str>,
+    pub detail_type: Arc<str>,
     /// Epoch milliseconds; EventBridge uses the time of the call when absent.
     pub time_millis: Option<i64>,
     /// JSON text.

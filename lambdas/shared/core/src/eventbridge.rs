@@ -201,9 +201,9 @@ impl PutEventsApi for EventBridgeApi {
             .iter()
             .map(|e| {
                 PutEventsRequestEntry::builder()
-                    .event_bus_name(&e.event_bus_name)
-                    .source(&e.source)
-                    .detail_type(&e.detail_type)
+                    .event_bus_name(&*e.event_bus_name)
+                    .source(&*e.source)
+                    .detail_type(&*e.detail_type)
                     .detail(&e.detail)
                     .set_time(e.time_millis.map(DateTime::from_millis))
                     .build()
@@ -287,7 +287,7 @@ mod tests {
             let mut failures = self.failures.lock().unwrap();
             Ok(batch
                 .iter()
-                .map(|e| match failures.get_mut(&e.detail_type) {
+                .map(|e| match failures.get_mut(&*e.detail_type) {
                     Some((n, code)) if *n > 0 => {
                         *n -= 1;
                         EntryResult::Failed {

@@ -70,7 +70,7 @@ impl EventSink for MemorySink {
         entries
             .iter()
             .map(|e| {
-                if self.fail_detail_types.contains(&e.detail_type) {
+                if self.fail_detail_types.contains(&*e.detail_type) {
                     Err(PublishError::RetriesExhausted {
                         attempts: 1,
                         code: "InternalFailure".into(),
