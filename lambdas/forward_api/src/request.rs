@@ -342,12 +342,14 @@ pub struct RequestLimits {
     pub max_events: usize,
 }
 
-/// The body as bytes (base64-decoded when API Gateway says so), within the size limit.
+/// The body as text (base64-decoded when API Gateway says so), within the size limit. A plain
+/// body is borrowed as it is (API Gateway hands over a string, so it is UTF-8 already); a
+/// decoded one is checked once.
 pub fn decode_body(
     body: Option<&str>,
     is_base64: bool,
     limits: RequestLimits,
-) -> Result<Cow<'_, [u8]>, RequestError> {
+) -> Result<Cow<'_, str>, RequestError> {
     let body = body
         .filter(|b| !b.is_empty())
         .ok_or_else(|| RequestError::bad_request("request body is required"))?;
@@ -368,18 +370,17 @@ pub fn decode_body(
     if decoded_len_upper > limits.max_body_bytes + 3 {
         return Err(too_large(decoded_len_upper));
     }
-    let bytes: Cow<'_, [u8]> = if is_base64 {
-        Cow::Owned(
-            base64::engine::general_purpose::STANDARD
-                .decode(body)
-                .map_err(|e| {
-                    RequestError::bad_request(format!(
-                        "body is marked base64 but does not decode: {e}"
-                    ))
-                })?,
-        )
+    let bytes: Cow<'_, str> = if is_base64 {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|e| {
+                RequestError::bad_request(format!("body is marked base64 but does not decode: {e}"))
+            })?;
+        Cow::Owned(String::from_utf8(decoded).map_err(|e| {
+            RequestError::bad_request(format!("body is not UTF-8 text: {}", e.utf8_error()))
+        })?)
     } else {
-        Cow::Borrowed(body.as_bytes())
+        Cow::Borrowed(body)
     };
     if bytes.len() > limits.max_body_bytes {
         return Err(too_large(bytes.len()));
@@ -389,12 +390,9 @@ pub fn decode_body(
 
 /// Parses a decoded body and checks the request-level rules.
 pub fn parse_request(
-    bytes: &[u8],
+    text: &str,
     limits: RequestLimits,
 ) -> Result<ForwardRequest<'_>, RequestError> {
-    // One UTF-8 check of the whole body, instead of one per string as `from_slice` does.
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| RequestError::bad_request(format!("body is not UTF-8 text: {e}")))?;
     let request: ForwardRequest = serde_json::from_str(text).map_err(|e| {
         RequestError::bad_request(format!("body is not a valid forward request: {e}"))
     })?;
@@ -455,10 +453,7 @@ mod tests {
         );
         assert_eq!(plain.client.session_id, "s1");
         let encoded = base64::engine::general_purpose::STANDARD.encode(&body);
-        assert_eq!(
-            decode_body(Some(&encoded), true, LIMITS).unwrap(),
-            body.as_bytes()
-        );
+        assert_eq!(decode_body(Some(&encoded), true, LIMITS).unwrap(), body);
     }
 
     #[test]
@@ -528,7 +523,7 @@ mod tests {
             max_body_bytes: 4096,
             max_events: 20,
         };
-        parse_request(body.as_bytes(), limits)
+        parse_request(&body, limits)
             .unwrap()
             .events
             .into_iter()
@@ -601,7 +596,7 @@ mod tests {
             ]
         );
         let borrowed = format!(r#"{{"events": [{{"id": "e1", {base}}}], {CLIENT}}}"#);
-        let request = parse_request(borrowed.as_bytes(), LIMITS).unwrap();
+        let request = parse_request(&borrowed, LIMITS).unwrap();
         let EventSlot::Event(event) = &request.events[0] else {
             panic!()
         };
@@ -610,7 +605,8 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_json_text_is_refused_whole() {
-        let err = parse_request(b"{\"events\": [\xff]}", LIMITS).unwrap_err();
+        let not_utf8 = base64::engine::general_purpose::STANDARD.encode(b"{\"events\": [\xff]}");
+        let err = decode_body(Some(&not_utf8), true, LIMITS).unwrap_err();
         assert_eq!(err.status, 400);
         assert!(
             err.message.starts_with("body is not UTF-8 text"),
@@ -619,7 +615,7 @@ mod tests {
         );
         // A syntax error inside one event cannot be isolated: the body is not JSON.
         let err = parse_request(
-            format!(r#"{{"events": [{{"id": "e1", "ts": }}], {CLIENT}}}"#).as_bytes(),
+            &format!(r#"{{"events": [{{"id": "e1", "ts": }}], {CLIENT}}}"#),
             LIMITS,
         )
         .unwrap_err();

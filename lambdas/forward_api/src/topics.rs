@@ -31,15 +31,25 @@ impl CompiledTopic {
         meta: Option<&'r RawValue>,
         scratch: &mut Tape<'r>,
     ) -> Option<String> {
-        if let Err(e) = self.payload.validate(payload.root()) {
-            return Some(format!("at /payload{}: {e}", e.instance_path()));
+        // `is_valid` skips building error context; only a failing payload is validated again
+        // for the error to report.
+        if !self.payload.is_valid(payload.root()) {
+            let error = match self.payload.validate(payload.root()) {
+                Err(e) => format!("at /payload{}: {e}", e.instance_path()),
+                Ok(()) => "at /payload: invalid".to_owned(),
+            };
+            return Some(error);
         }
         if let Some(meta_validator) = &self.meta {
             if let Err(e) = scratch.parse(meta.map_or("{}", RawValue::get)) {
                 return Some(format!("at /meta: {e}"));
             }
-            if let Err(e) = meta_validator.validate(scratch.root()) {
-                return Some(format!("at /meta{}: {e}", e.instance_path()));
+            if !meta_validator.is_valid(scratch.root()) {
+                let error = match meta_validator.validate(scratch.root()) {
+                    Err(e) => format!("at /meta{}: {e}", e.instance_path()),
+                    Ok(()) => "at /meta: invalid".to_owned(),
+                };
+                return Some(error);
             }
         }
         None

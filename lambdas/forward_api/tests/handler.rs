@@ -456,6 +456,45 @@ async fn per_event_limits_reject_only_the_offender() {
 }
 
 #[tokio::test]
+async fn a_payload_repeating_a_member_is_refused_alone() {
+    // Validators and consumers could read different values of a repeated name (serde_json
+    // keeps the last, many parsers the first), so such a payload is malformed. Written as text:
+    // a `Value` cannot hold the repetition.
+    let ok = event(
+        "fine",
+        "session.lifecycle.ended",
+        json!({"tenantId": "acme", "reason": "closed", "durationMs": 5}),
+    );
+    let repeated = format!(
+        r#"{{"id": "twice", "ts": {NOW}, "topic": "session.lifecycle.ended", "schemaVersion": "1.0.0",
+            "payload": {{"tenantId": "acme", "reason": "closed", "durationMs": 5, "tenantId": "other"}}}}"#
+    );
+    let mut request = fixture();
+    request.body = Some(format!(
+        r#"{{"events": [{ok}, {repeated}, 42], "client": {}}}"#,
+        client()
+    ));
+    let forwarder = forwarder_with(MemorySink::new());
+    let response = handle(&forwarder, &verifier(), &request, NOW).await;
+    assert_eq!(response.status_code, 202);
+    let body = body_json(&response);
+    assert_eq!(body["accepted"], json!(["fine"]));
+    assert_eq!(body["rejected"][0]["id"], "twice");
+    assert_eq!(body["rejected"][0]["reason"], "malformed_event");
+    let detail = body["rejected"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("member 'tenantId' appears more than once"),
+        "{detail}"
+    );
+    assert_eq!(body["rejected"][1]["index"], 2);
+    assert_eq!(
+        body["rejected"][1]["detail"],
+        "not a valid event: an event must be an object, not the number 42"
+    );
+    assert_eq!(forwarder.sink().published().len(), 1);
+}
+
+#[tokio::test]
 async fn publish_failures_are_reported_per_event() {
     let forwarder = forwarder_with(MemorySink::failing_for(["session.summary.final"]));
     let body = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW).await);
