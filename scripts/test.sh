@@ -50,7 +50,10 @@ log "cfn-lint: every template (settings and ignored warnings: .cfnlintrc.yaml)"
 cfn-lint "$templates"/*/assembly-*/*.template.json
 
 log "template snapshots and moto contract tests"
-EVENTFABRIC_TEMPLATES_DIR="$templates" cargo test --quiet -p template-snapshots -p contract-tests
+# INSTA_WORKSPACE_ROOT: snapshots are this checkout's even when cargo reuses a test binary built
+# in another one (the target dir is shared between clones, and the binary would carry that
+# clone's path).
+INSTA_WORKSPACE_ROOT="$PWD" EVENTFABRIC_TEMPLATES_DIR="$templates" cargo test --quiet -p template-snapshots -p contract-tests
 
 log "main job: validated synth of dev with the Rust build"
 "$ROOT/scripts/synth.sh" dev "$CARGO_TARGET_DIR/cdk.out.dev"

@@ -14,11 +14,25 @@ const USAGE: &str = "usage: registry <check|export|evolve> [--root DIR] [--check
   export             write DIR/cdk/generated/registry.json from the registry
   export --check     fail if DIR/cdk/generated/registry.json is not up to date
   evolve --base REF  fail on breaking schema changes since git REF (no major bump, no prior deprecation)
-  --root DIR         the workspace root (default: this workspace)";
+  --root DIR         the workspace root (default: the nearest directory up from the current
+                     one that holds schemas/topics, else the workspace this was built from)";
+
+/// The checkout being worked in, found from the current directory: a binary reused from a
+/// build in another checkout (a shared cargo target dir) must not check that checkout's files.
+fn default_root() -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|dir| {
+            dir.ancestors()
+                .find(|d| d.join("schemas/topics").is_dir())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../..")))
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.."));
+    let mut root = default_root();
     let mut command = None;
     let mut check_only = false;
     let mut base = None;
