@@ -493,11 +493,10 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                     } else {
                         out.push_str(raw);
                     }
-                    Ok(())
                 },
                 event.meta,
             )
-            .map_err(|e: &str| format!("cannot encode detail: {e}"))?;
+            .map_err(|e| format!("cannot encode detail: {e}"))?;
         Ok(BusEntry {
             id: event.id.clone().into_owned(),
             event_bus_name: Arc::clone(bus_name),
