@@ -440,7 +440,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             ));
         }
         payload
-            .parse(event.payload.get())
+            .load(event.payload)
             .map_err(|e| (RejectReason::MalformedEvent, format!("payload: {e}")))?;
         if let Some(violation) = topic.violation(payload, event.meta, meta) {
             return Err((RejectReason::SchemaViolation, violation));

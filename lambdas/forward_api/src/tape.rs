@@ -17,6 +17,7 @@ use eventfabric_core::write_json_str;
 use jsonschema::json::{Array, Json, Node, NodeIdentity, Object};
 use jsonschema::types::JsonType;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 /// One item of a tape. A container's items follow it; `end` is the index one past its last.
@@ -81,16 +82,25 @@ impl fmt::Display for Pointer {
 /// Objects with more members than this are checked for repeated names with a hash set.
 const LINEAR_DUPLICATE_CHECK: usize = 16;
 
+/// Containers may nest this deep: serde_json's own limit (its deserializer refuses the 128th
+/// level), which keeps the recursive readers of a tape (validation, encoding) far from the
+/// stack's end.
+const MAX_DEPTH: usize = 127;
+
 /// A parsed payload. Index 0 is the root value.
 #[derive(Debug, Default)]
 pub struct Tape<'s> {
     items: Vec<Item<'s>>,
+    /// [`Tape::load`]'s open containers (item index, members or elements so far), kept to
+    /// reuse the allocation.
+    open: Vec<(usize, u32)>,
 }
 
 impl<'s> Tape<'s> {
     pub fn with_capacity(items: usize) -> Self {
         Self {
             items: Vec::with_capacity(items),
+            open: Vec::with_capacity(8),
         }
     }
 
@@ -107,6 +117,30 @@ impl<'s> Tape<'s> {
             self.items.clear();
         }
         parsed
+    }
+
+    /// Replaces the tape's contents with a value serde_json has already read as valid JSON
+    /// (a `RawValue` exists only for text that parsed), without a second pass of serde's
+    /// machinery: structure, plain strings and plain integers are read here, and anything that
+    /// needs decoding (escapes, fractions, exponents, integers of 19 digits or more) is handed
+    /// to serde_json. What the first pass does not check is checked here: nesting depth, number
+    /// range, escapes that name no character, repeated member names. The items are exactly
+    /// those [`Tape::parse`] records (a test and the fuzz target hold them equal). On error
+    /// the tape is left empty.
+    pub fn load(&mut self, raw: &'s RawValue) -> Result<(), String> {
+        self.items.clear();
+        self.open.clear();
+        let loaded = Loader {
+            text: raw.get(),
+            at: 0,
+            items: &mut self.items,
+            open: &mut self.open,
+        }
+        .run();
+        if loaded.is_err() {
+            self.items.clear();
+        }
+        loaded
     }
 
     pub fn items(&self) -> &[Item<'s>] {
@@ -250,6 +284,261 @@ fn write_item(items: &[Item<'_>], index: usize, out: &mut String) {
         }
         Item::Removed { .. } => unreachable!("removed items are skipped by their container"),
     }
+}
+
+/// [`Tape::load`]'s reader: a cursor over valid JSON text.
+struct Loader<'t, 's> {
+    text: &'s str,
+    at: usize,
+    items: &'t mut Vec<Item<'s>>,
+    open: &'t mut Vec<(usize, u32)>,
+}
+
+impl<'s> Loader<'_, 's> {
+    fn run(mut self) -> Result<(), String> {
+        self.value()?;
+        loop {
+            // After a value: the end of the text, or the next member or element, or the end
+            // of the innermost container.
+            let Some(&(container, count)) = self.open.last() else {
+                return match self.peek() {
+                    None => Ok(()),
+                    Some(c) => Err(self.unexpected(c)),
+                };
+            };
+            let object = matches!(self.items[container], Item::Object { .. });
+            match self.peek() {
+                Some(b',') => {
+                    self.at += 1;
+                    if let Some(top) = self.open.last_mut() {
+                        top.1 += 1;
+                    }
+                    if object {
+                        self.key()?;
+                    }
+                    self.value()?;
+                }
+                Some(b'}' | b']') => {
+                    self.at += 1;
+                    self.close(container, count + 1)?;
+                }
+                Some(c) => return Err(self.unexpected(c)),
+                None => return Err("unexpected end of the value".to_owned()),
+            }
+        }
+    }
+
+    /// The next byte after whitespace, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        let bytes = self.text.as_bytes();
+        while let Some(&c) = bytes.get(self.at) {
+            if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(c);
+            }
+            self.at += 1;
+        }
+        None
+    }
+
+    fn unexpected(&self, c: u8) -> String {
+        format!("unexpected '{}' at byte {}", c.escape_ascii(), self.at)
+    }
+
+    /// One value; a container is opened, its contents read by [`Loader::run`].
+    fn value(&mut self) -> Result<(), String> {
+        let Some(c) = self.peek() else {
+            return Err("unexpected end of the value".to_owned());
+        };
+        match c {
+            b'{' | b'[' => {
+                self.at += 1;
+                if self.open.len() == MAX_DEPTH {
+                    return Err(format!("nested more than {MAX_DEPTH} levels deep"));
+                }
+                let index = self.items.len();
+                let closing = if c == b'{' {
+                    self.items.push(Item::Object { len: 0, end: 0 });
+                    b'}'
+                } else {
+                    self.items.push(Item::Array { len: 0, end: 0 });
+                    b']'
+                };
+                if self.peek() == Some(closing) {
+                    self.at += 1;
+                    return self.close_empty(index);
+                }
+                self.open.push((index, 0));
+                if c == b'{' {
+                    self.key()?;
+                }
+                self.value()
+            }
+            b'"' => {
+                let s = self.string()?;
+                self.items.push(Item::String(s));
+                Ok(())
+            }
+            b't' => self.literal("true", Item::Bool(true)),
+            b'f' => self.literal("false", Item::Bool(false)),
+            b'n' => self.literal("null", Item::Null),
+            b'-' | b'0'..=b'9' => self.number(),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    fn close_empty(&mut self, index: usize) -> Result<(), String> {
+        let end = index_u32::<serde_json::Error>(self.items.len()).map_err(|e| e.to_string())?;
+        match &mut self.items[index] {
+            Item::Object { end: e, .. } | Item::Array { end: e, .. } => *e = end,
+            _ => unreachable!("an opened container"),
+        }
+        Ok(())
+    }
+
+    /// Ends the innermost container, which holds `len` members or elements.
+    fn close(&mut self, container: usize, len: u32) -> Result<(), String> {
+        self.open.pop();
+        let end = index_u32::<serde_json::Error>(self.items.len()).map_err(|e| e.to_string())?;
+        match &mut self.items[container] {
+            Item::Object { len: l, end: e } => {
+                (*l, *e) = (len, end);
+                if let Some(name) = repeated_name(self.items, container, len as usize) {
+                    return Err(format!(
+                        "member '{name}' appears more than once in one object"
+                    ));
+                }
+            }
+            Item::Array { len: l, end: e } => (*l, *e) = (len, end),
+            _ => unreachable!("an opened container"),
+        }
+        Ok(())
+    }
+
+    /// A member's name and the colon after it.
+    fn key(&mut self) -> Result<(), String> {
+        match self.peek() {
+            Some(b'"') => {}
+            Some(c) => return Err(self.unexpected(c)),
+            None => return Err("unexpected end of the value".to_owned()),
+        }
+        let name = self.string()?;
+        self.items.push(Item::Key(name));
+        match self.peek() {
+            Some(b':') => {
+                self.at += 1;
+                Ok(())
+            }
+            Some(c) => Err(self.unexpected(c)),
+            None => Err("unexpected end of the value".to_owned()),
+        }
+    }
+
+    /// The string starting at the cursor's `"`: borrowed when it holds no escape, else
+    /// decoded by serde_json. (The scan returns plain offsets and the `Cow` is built here:
+    /// returning it from the scan cost store-forwarding stalls worth a third of the reader.)
+    #[inline]
+    fn string(&mut self) -> Result<Cow<'s, str>, String> {
+        let (start, end, escaped) = self.scan_string()?;
+        let text = self.text;
+        if escaped {
+            serde_json::from_str::<String>(&text[start - 1..=end])
+                .map(Cow::Owned)
+                .map_err(|e| format!("string at byte {}: {e}", start - 1))
+        } else {
+            Ok(Cow::Borrowed(&text[start..end]))
+        }
+    }
+
+    /// The contents' start and end (the closing quote) of the string at the cursor, and
+    /// whether it holds an escape; moves past it.
+    #[inline]
+    fn scan_string(&mut self) -> Result<(usize, usize, bool), String> {
+        let bytes = self.text.as_bytes();
+        let start = self.at + 1;
+        let mut end = start;
+        let mut escaped = false;
+        loop {
+            end = quote_or_backslash(bytes, end).ok_or("unterminated string")?;
+            if bytes[end] == b'"' {
+                break;
+            }
+            escaped = true;
+            end += 2;
+        }
+        self.at = end + 1;
+        Ok((start, end, escaped))
+    }
+
+    fn literal(&mut self, word: &str, item: Item<'s>) -> Result<(), String> {
+        if !self.text[self.at..].starts_with(word) {
+            return Err(format!("expected {word} at byte {}", self.at));
+        }
+        self.at += word.len();
+        self.items.push(item);
+        Ok(())
+    }
+
+    /// A number: integers of up to 18 digits read here, anything else by serde_json (which
+    /// refuses numbers out of range, as its deserializer does).
+    fn number(&mut self) -> Result<(), String> {
+        let bytes = self.text.as_bytes();
+        let start = self.at;
+        let mut end = start;
+        while let Some(c) = bytes.get(end) {
+            if !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                break;
+            }
+            end += 1;
+        }
+        self.at = end;
+        let span = &self.text[start..end];
+        let (negative, digits) = match span.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, span),
+        };
+        let plain = !digits.is_empty()
+            && digits.len() <= 18
+            && digits.bytes().all(|c| c.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'))
+            && !(negative && digits == "0");
+        let number = if plain {
+            let magnitude = digits
+                .bytes()
+                .fold(0i64, |n, c| n * 10 + i64::from(c - b'0'));
+            if negative {
+                Number::from(-magnitude)
+            } else {
+                Number::from(magnitude as u64)
+            }
+        } else {
+            span.parse::<Number>()
+                .map_err(|e| format!("number at byte {start}: {e}"))?
+        };
+        self.items.push(Item::Number(number));
+        Ok(())
+    }
+}
+
+/// The index of the first `"` or `\\` at or after `from`: eight bytes at a time (the "has a
+/// zero byte" bit trick on the bytes XOR-ed with each target; its lowest flagged byte is exact).
+fn quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let v = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let found =
+            zero_bytes(v ^ (ONES * u64::from(b'"'))) | zero_bytes(v ^ (ONES * u64::from(b'\\')));
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = bytes.get(at..)?;
+    rest.iter()
+        .position(|&c| c == b'"' || c == b'\\')
+        .map(|i| at + i)
 }
 
 /// Fills the tape from serde_json's events.
@@ -786,6 +1075,60 @@ mod tests {
         let mut out = String::new();
         ordered.write_json(&mut out);
         assert_eq!(out, r#"{"z":1,"a":2}"#);
+    }
+
+    /// `load` (the hot path's reader) records what `parse` (serde_json's deserializer)
+    /// records, or refuses what it refuses; the `tape_load` fuzz target checks the same on
+    /// arbitrary input.
+    #[test]
+    fn load_reads_what_serde_json_reads() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let cases = [
+            r#"{"a": 1}"#.to_owned(),
+            " \t\r\n{ \"a\" : [ 1 , 2 ] , \"b\" : { } , \"c\" : [ ] } \n".to_owned(),
+            r#"[0, -0, 7, -7, 123456789012345678, 1234567890123456789, 18446744073709551615,
+                18446744073709551616, -9223372036854775808, -9223372036854775809,
+                0.5, -0.0, 1e2, 1E-2, 2.5e+3, 1e308]"#
+                .to_owned(),
+            r#"["", "plain", "é🦀", "tab\tand \"quote\"", "\\", "\u00e9\ud83e\udd80", "\/"]"#
+                .to_owned(),
+            r#"{"esc\"aped": {"\u0061": true, "b": false, "n": null}}"#.to_owned(),
+            r#""top-level string""#.to_owned(),
+            "42".to_owned(),
+            "null".to_owned(),
+            deep(127),
+            deep(128),
+            r#"{"a": 1, "a": 2}"#.to_owned(),
+            r#"{"a": 1, "\u0061": 2}"#.to_owned(),
+            r#"[1e400]"#.to_owned(),
+            r#"["\ud800"]"#.to_owned(),
+            r#"[{"x": [{"y": [[], {}]}]}, {"x": 1}]"#.to_owned(),
+        ];
+        for text in &cases {
+            let raw: &RawValue = serde_json::from_str(text).expect("valid JSON text");
+            let (mut loaded, mut parsed) = (Tape::default(), Tape::default());
+            let by_load = loaded.load(raw);
+            let by_parse = parsed.parse(raw.get());
+            assert_eq!(
+                by_load.is_ok(),
+                by_parse.is_ok(),
+                "{text}: {by_load:?} {by_parse:?}"
+            );
+            assert_eq!(loaded.items(), parsed.items(), "{text}");
+        }
+        let too_deep = deep(128);
+        let mut tape = Tape::default();
+        let raw: &RawValue = serde_json::from_str(&too_deep).unwrap();
+        assert_eq!(
+            tape.load(raw).unwrap_err(),
+            "nested more than 127 levels deep"
+        );
+        let raw: &RawValue = serde_json::from_str(r#"{"x": 1, "x": 2}"#).unwrap();
+        assert_eq!(
+            tape.load(raw).unwrap_err(),
+            "member 'x' appears more than once in one object"
+        );
+        assert!(tape.items().is_empty(), "left empty on error");
     }
 
     #[test]

@@ -41,7 +41,11 @@ impl CompiledTopic {
             return Some(error);
         }
         if let Some(meta_validator) = &self.meta {
-            if let Err(e) = scratch.parse(meta.map_or("{}", RawValue::get)) {
+            let loaded = match meta {
+                Some(meta) => scratch.load(meta),
+                None => scratch.parse("{}").map_err(|e| e.to_string()),
+            };
+            if let Err(e) = loaded {
                 return Some(format!("at /meta: {e}"));
             }
             if !meta_validator.is_valid(scratch.root()) {
