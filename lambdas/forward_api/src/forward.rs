@@ -3,16 +3,14 @@
 
 use std::sync::Arc;
 
-use eventfabric_core::{
-    BusEntry, ClientEvent, DetailHead, DetailWriter, EventSink, INTERFACE_SOURCE,
-};
+use eventfabric_core::{BusEntry, DetailHead, DetailWriter, EventSink, INTERFACE_SOURCE};
 use eventfabric_registry::{Bus, ForwardingPolicy};
 use serde::Serialize;
 
 use crate::redact::Redactor;
-use crate::request::{EventSlot, ForwardRequest, RequestLimits};
+use crate::request::{Event, EventSlot, ForwardRequest, RequestLimits};
 use crate::state::{Claim, SessionState};
-use crate::tape::Tape;
+use crate::tape::{Item, Tape};
 use crate::topics::{CompiledTopic, CompiledTopics, semver_major};
 
 /// Tape items reserved per request: enough for the payloads of the registry's topics, so the
@@ -218,10 +216,14 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         // Scratch space reused by every event of the request.
         let mut payload = Tape::with_capacity(TAPE_ITEMS);
         let mut meta = Tape::default();
-        let client = &request.client;
+        let ForwardRequest {
+            events,
+            client,
+            values,
+        } = request;
         let details = DetailWriter::new(&client.session_id, &client.tab_id, &client.app_version);
 
-        for (index, slot) in request.events.into_iter().enumerate() {
+        for (index, slot) in events.into_iter().enumerate() {
             let event = match slot {
                 EventSlot::Event(event) => event,
                 EventSlot::Malformed { id, detail } => {
@@ -248,9 +250,15 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 continue;
             }
             seen.push(event.id.clone());
-            match self.check_event(&event, now_ms, &mut payload, &mut meta) {
+            match self.check_event(&event, now_ms, &values, &mut payload, &mut meta) {
                 Ok((topic, redacted)) => {
-                    match self.entry(&details, &event, topic, &payload, redacted) {
+                    // The payload as it leaves: the redacted copy, or the request's own value.
+                    let (tape, at) = if redacted {
+                        (&payload, 0)
+                    } else {
+                        (&values, event.payload.index)
+                    };
+                    match self.entry(&details, &event, topic, (tape, at), redacted) {
                         Ok(entry) => {
                             entries.push(entry);
                             entry_index.push(index);
@@ -265,7 +273,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         }
         drop(seen);
 
-        let session_id = request.client.session_id.as_str();
+        let session_id = client.session_id.as_str();
         let (entries, entry_index) = self
             .claim_new(session_id, entries, entry_index, now_ms, &mut outcome)
             .await;
@@ -372,8 +380,9 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
     /// The payload is parsed into `payload` (and a meta with a schema into `meta`).
     fn check_event<'t, 'r>(
         &'t self,
-        event: &ClientEvent<'r>,
+        event: &Event<'r>,
         now_ms: i64,
+        values: &Tape<'r>,
         payload: &mut Tape<'r>,
         meta: &mut Tape<'r>,
     ) -> Result<(&'t CompiledTopic, bool), (RejectReason, String)> {
@@ -386,7 +395,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         let spec = &topic.spec;
         if event
             .meta
-            .is_some_and(|m| !m.get().trim_start().starts_with('{'))
+            .is_some_and(|m| !matches!(values.item(m.index), Item::Object { .. }))
         {
             return Err((
                 RejectReason::MalformedEvent,
@@ -429,7 +438,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         }
         // The payload as the client sent it: the size the limit is about, measured without
         // re-serializing.
-        let payload_bytes = event.payload.get().len();
+        let payload_bytes = event.payload.text.len();
         if payload_bytes > self.config.max_payload_bytes {
             return Err((
                 RejectReason::PayloadTooLarge,
@@ -439,10 +448,19 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 ),
             ));
         }
-        payload
-            .load(event.payload)
-            .map_err(|e| (RejectReason::MalformedEvent, format!("payload: {e}")))?;
-        if let Some(violation) = topic.violation(payload, event.meta, meta) {
+        let repeats = |field: &str, at: usize| {
+            values
+                .refuse_repeats(at)
+                .map_err(|e| (RejectReason::MalformedEvent, format!("{field}: {e}")))
+        };
+        repeats("payload", event.payload.index)?;
+        if let Some(meta) = event.meta {
+            repeats("meta", meta.index)?;
+        }
+        // Checked where they are in the request's tape; only a payload to redact is copied.
+        let meta_node = event.meta.map(|m| values.node(m.index));
+        if let Some(violation) = topic.violation(values.node(event.payload.index), meta_node, meta)
+        {
             return Err((RejectReason::SchemaViolation, violation));
         }
         if !topic.keeps_sample(&event.id) {
@@ -451,9 +469,13 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 format!("topic '{}' forwards a sample of its events", spec.topic),
             ));
         }
+        let Some(plan) = topic.redaction.as_ref() else {
+            return Ok((topic, false));
+        };
+        payload.copy_value(values, event.payload.index);
         let redacted = self
             .redactor
-            .redact(payload, topic.redaction.as_ref())
+            .redact(payload, Some(plan))
             .map_err(|detail| (RejectReason::RedactionUnavailable, detail))?;
         Ok((topic, redacted))
     }
@@ -461,9 +483,9 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
     fn entry(
         &self,
         details: &DetailWriter,
-        event: &ClientEvent,
+        event: &Event,
         topic: &CompiledTopic,
-        payload: &Tape<'_>,
+        (payload, at): (&Tape<'_>, usize),
         redacted: bool,
     ) -> Result<BusEntry, String> {
         let bus = topic.spec.bus;
@@ -475,12 +497,12 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             id: &event.id,
             topic: &topic.spec.topic,
             schema_version: &event.schema_version,
-            tenant_id: payload.root_string("tenantId"),
+            tenant_id: payload.string_member(at, "tenantId"),
             client_ts: event.ts,
         };
-        let raw = event.payload.get();
-        let meta = event.meta.map_or(0, |m| m.get().len());
-        let mut detail = String::with_capacity(raw.len() + meta + 320);
+        let raw = event.payload.text;
+        let meta = event.meta.map(|m| m.text);
+        let mut detail = String::with_capacity(raw.len() + meta.map_or(2, str::len) + 320);
         // The client's payload text goes out as is unless redaction changed it: no re-encoding
         // on the common path.
         details
@@ -494,7 +516,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                         out.push_str(raw);
                     }
                 },
-                event.meta,
+                meta,
             )
             .map_err(|e| format!("cannot encode detail: {e}"))?;
         Ok(BusEntry {

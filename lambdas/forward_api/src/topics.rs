@@ -4,10 +4,9 @@
 use eventfabric_registry::{ForwardingPolicy, Registry, TopicSpec};
 use jsonschema::{ValidationOptions, Validator};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::redact::RedactionPlan;
-use crate::tape::{Tape, TapeJson};
+use crate::tape::{Tape, TapeJson, TapeNode};
 
 /// A topic with its compiled validators.
 pub struct CompiledTopic {
@@ -23,33 +22,34 @@ pub struct CompiledTopic {
 }
 
 impl CompiledTopic {
-    /// The first schema violation of the payload (parsed into `payload`) or the meta (parsed
-    /// into `scratch` when the topic has a meta schema), as `at <JSON pointer>: <why>`.
+    /// The first schema violation of the payload or the meta (`{}` when absent; `scratch`
+    /// holds it when needed), as `at <JSON pointer>: <why>`. Both are values of the request's
+    /// tape, validated where they are.
     pub fn violation<'r>(
         &self,
-        payload: &Tape<'_>,
-        meta: Option<&'r RawValue>,
+        payload: TapeNode<'_>,
+        meta: Option<TapeNode<'_>>,
         scratch: &mut Tape<'r>,
     ) -> Option<String> {
         // `is_valid` skips building error context; only a failing payload is validated again
         // for the error to report.
-        if !self.payload.is_valid(payload.root()) {
-            let error = match self.payload.validate(payload.root()) {
+        if !self.payload.is_valid(payload) {
+            let error = match self.payload.validate(payload) {
                 Err(e) => format!("at /payload{}: {e}", e.instance_path()),
                 Ok(()) => "at /payload: invalid".to_owned(),
             };
             return Some(error);
         }
         if let Some(meta_validator) = &self.meta {
-            let loaded = match meta {
-                Some(meta) => scratch.load(meta),
-                None => scratch.parse("{}").map_err(|e| e.to_string()),
+            let meta = match meta {
+                Some(meta) => meta,
+                None => {
+                    scratch.load("{}").expect("an empty object is JSON");
+                    scratch.root()
+                }
             };
-            if let Err(e) = loaded {
-                return Some(format!("at /meta: {e}"));
-            }
-            if !meta_validator.is_valid(scratch.root()) {
-                let error = match meta_validator.validate(scratch.root()) {
+            if !meta_validator.is_valid(meta) {
+                let error = match meta_validator.validate(meta) {
                     Err(e) => format!("at /meta{}: {e}", e.instance_path()),
                     Ok(()) => "at /meta: invalid".to_owned(),
                 };

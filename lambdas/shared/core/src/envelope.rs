@@ -233,14 +233,15 @@ impl DetailWriter {
         }
     }
 
-    /// Appends one detail to `out`; `payload` appends the payload's JSON text.
+    /// Appends one detail to `out`; `payload` appends the payload's JSON text, `meta` is the
+    /// meta's JSON text (`{}` when absent).
     /// Fails only on a timestamp outside years 0000–9999.
     pub fn write(
         &self,
         out: &mut String,
         head: DetailHead<'_>,
         payload: impl FnOnce(&mut String),
-        meta: Option<&RawValue>,
+        meta: Option<&str>,
     ) -> Result<(), &'static str> {
         out.push_str("{\"id\":");
         write_json_str(out, head.id);
@@ -258,7 +259,7 @@ impl DetailWriter {
         out.push_str("\",\"payload\":");
         payload(out);
         out.push_str(",\"meta\":");
-        out.push_str(meta.map_or("{}", RawValue::get));
+        out.push_str(meta.unwrap_or("{}"));
         out.push('}');
         Ok(())
     }
@@ -422,7 +423,12 @@ mod tests {
             };
             let mut out = String::new();
             writer
-                .write(&mut out, head, |out| out.push_str(payload.get()), meta)
+                .write(
+                    &mut out,
+                    head,
+                    |out| out.push_str(payload.get()),
+                    meta.map(RawValue::get),
+                )
                 .unwrap();
             assert_eq!(out, serde_json::to_string(&detail).unwrap());
         }
