@@ -1,7 +1,7 @@
 //! The forward use case: every event of a request is checked on its own, the survivors are
 //! published, and the answer says what happened to each one.
 
-use std::sync::Arc;
+use std::borrow::Cow;
 
 use eventfabric_core::{BusEntry, DetailHead, DetailWriter, EventSink, INTERFACE_SOURCE};
 use eventfabric_registry::{Bus, ForwardingPolicy};
@@ -137,30 +137,6 @@ impl ForwardConfig {
     }
 }
 
-/// The names every entry carries, shared rather than copied per event.
-struct EntryNames {
-    source: Arc<str>,
-    session_bus: Arc<str>,
-    analytics_bus: Option<Arc<str>>,
-}
-
-impl EntryNames {
-    fn new(config: &ForwardConfig) -> Self {
-        Self {
-            source: INTERFACE_SOURCE.into(),
-            session_bus: config.session_bus.as_str().into(),
-            analytics_bus: config.analytics_bus.as_deref().map(Into::into),
-        }
-    }
-
-    fn bus(&self, bus: Bus) -> Option<&Arc<str>> {
-        match bus {
-            Bus::Session => Some(&self.session_bus),
-            Bus::Analytics => self.analytics_bus.as_ref(),
-        }
-    }
-}
-
 /// The forwarding service: pure logic over an [`EventSink`] and a [`SessionState`].
 pub struct Forwarder<S, St> {
     topics: CompiledTopics,
@@ -168,7 +144,6 @@ pub struct Forwarder<S, St> {
     state: St,
     redactor: Redactor,
     config: ForwardConfig,
-    names: EntryNames,
 }
 
 impl<S: EventSink, St: SessionState> Forwarder<S, St> {
@@ -180,7 +155,6 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             sink,
             state,
             redactor: Redactor::without_hashing(),
-            names: EntryNames::new(&config),
             config,
         }
     }
@@ -320,14 +294,14 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
     /// Claims the idempotency key of every entry and keeps the new ones. When the store fails,
     /// the entry is forwarded anyway: delivery is at least once and consumers dedupe on the
     /// event id, while refusing would lose the event.
-    async fn claim_new(
+    async fn claim_new<'e>(
         &self,
         session_id: &str,
-        mut entries: Vec<BusEntry>,
+        mut entries: Vec<BusEntry<'e>>,
         mut entry_index: Vec<usize>,
         now_ms: i64,
         outcome: &mut ForwardOutcome,
-    ) -> (Vec<BusEntry>, Vec<usize>) {
+    ) -> (Vec<BusEntry<'e>>, Vec<usize>) {
         if entries.is_empty() {
             return (entries, entry_index);
         }
@@ -480,19 +454,20 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         Ok((topic, redacted))
     }
 
-    fn entry(
-        &self,
+    fn entry<'t>(
+        &'t self,
         details: &DetailWriter,
         event: &Event,
-        topic: &CompiledTopic,
+        topic: &'t CompiledTopic,
         (payload, at): (&Tape<'_>, usize),
         redacted: bool,
-    ) -> Result<BusEntry, String> {
+    ) -> Result<BusEntry<'t>, String> {
         let bus = topic.spec.bus;
-        let bus_name = self
-            .names
-            .bus(bus)
-            .ok_or_else(|| format!("no {} bus is configured for this deployment", bus.as_str()))?;
+        let bus_name = match bus {
+            Bus::Session => Some(self.config.session_bus.as_str()),
+            Bus::Analytics => self.config.analytics_bus.as_deref(),
+        }
+        .ok_or_else(|| format!("no {} bus is configured for this deployment", bus.as_str()))?;
         let head = DetailHead {
             id: &event.id,
             topic: &topic.spec.topic,
@@ -521,9 +496,9 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             .map_err(|e| format!("cannot encode detail: {e}"))?;
         Ok(BusEntry {
             id: event.id.clone().into_owned(),
-            event_bus_name: Arc::clone(bus_name),
-            source: Arc::clone(&self.names.source),
-            detail_type: Arc::clone(&topic.detail_type),
+            event_bus_name: Cow::Borrowed(bus_name),
+            source: Cow::Borrowed(INTERFACE_SOURCE),
+            detail_type: Cow::Borrowed(&topic.spec.topic),
             time_millis: Some(event.ts.millis()),
             detail,
         })

@@ -13,8 +13,6 @@ pub struct CompiledTopic {
     pub spec: TopicSpec,
     /// Major version of the registry entry; clients must send a matching `schemaVersion`.
     pub major: u64,
-    /// The detail type of its bus entries (the canonical name), shared by all of them.
-    pub detail_type: std::sync::Arc<str>,
     /// The topic's redaction hint, ready to apply.
     pub redaction: Option<RedactionPlan>,
     payload: Validator<TapeJson>,
@@ -118,7 +116,6 @@ impl CompiledTopics {
                 Ok(CompiledTopic {
                     spec: spec.clone(),
                     major: semver_major(&spec.version).unwrap_or(0),
-                    detail_type: spec.topic.as_str().into(),
                     redaction: spec
                         .redaction_hint
                         .as_ref()

@@ -39,7 +39,7 @@ fn event(id: &str, topic: &str, payload: Value) -> Value {
     json!({"id": id, "ts": NOW, "topic": topic, "payload": payload, "schemaVersion": "1.0.0"})
 }
 
-async fn forward(events: Vec<Value>) -> (Value, Vec<eventfabric_core::BusEntry>) {
+async fn forward(events: Vec<Value>) -> (Value, Vec<eventfabric_core::BusEntry<'static>>) {
     let forwarder = forwarder_with(MemorySink::new());
     let response = handle(
         &forwarder,

@@ -1,7 +1,7 @@
 //! The envelope browser sessions send and the detail that lands on the bus.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::RefCell;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -214,7 +214,7 @@ pub struct DetailWriter {
     session: String,
     /// The last second written, as `YYYY-MM-DDTHH:MM:SS`: a request's events are usually
     /// seconds apart at most, so the calendar arithmetic runs about once per request.
-    second: Cell<Option<(i64, [u8; 19])>>,
+    second: RefCell<Option<(i64, String)>>,
 }
 
 impl DetailWriter {
@@ -229,7 +229,7 @@ impl DetailWriter {
         session.push_str(",\"clientTs\":");
         Self {
             session,
-            second: Cell::new(None),
+            second: RefCell::new(None),
         }
     }
 
@@ -271,27 +271,22 @@ impl DetailWriter {
     fn write_client_ts(&self, out: &mut String, ts: Timestamp) -> Result<(), &'static str> {
         let seconds = ts.0.div_euclid(1000);
         let millis = ts.0.rem_euclid(1000) as u32;
-        let prefix = match self.second.get() {
-            Some((second, prefix)) if second == seconds => prefix,
+        let mut second = self.second.borrow_mut();
+        match &*second {
+            Some((cached, prefix)) if *cached == seconds => out.push_str(prefix),
             _ => {
                 let whole = seconds.checked_mul(1000).ok_or("timestamp out of range")?;
                 let mut buffer = [0u8; RFC3339_MAX];
-                let text = Timestamp(whole).write_rfc3339(&mut buffer)?;
-                let mut prefix = [0u8; 19];
-                prefix.copy_from_slice(&text.as_bytes()[..19]);
-                self.second.set(Some((seconds, prefix)));
-                prefix
+                let prefix = &Timestamp(whole).write_rfc3339(&mut buffer)?[..19];
+                out.push_str(prefix);
+                *second = Some((seconds, prefix.to_owned()));
             }
-        };
-        out.push_str(std::str::from_utf8(&prefix).map_err(|_| "not UTF-8")?);
+        }
         if millis != 0 {
-            let digits = [
-                b'.',
-                b'0' + (millis / 100) as u8,
-                b'0' + (millis / 10 % 10) as u8,
-                b'0' + (millis % 10) as u8,
-            ];
-            out.push_str(std::str::from_utf8(&digits).map_err(|_| "not UTF-8")?);
+            out.push('.');
+            for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+                out.push(char::from(b'0' + digit as u8));
+            }
         }
         out.push('Z');
         Ok(())
@@ -314,25 +309,33 @@ pub fn write_json_str(out: &mut String, s: &str) {
 /// Whether any byte is a control character, `"` or `\\`: eight bytes at a time (the
 /// classic "has a byte less than / equal to" bit tricks), the tail one at a time.
 fn needs_escaping(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in chunks.by_ref() {
-        let v = u64::from_ne_bytes(chunk.try_into().expect("8 bytes"));
-        // Bytes below 0x20 (the high bit excluded, which `& !v` does) ...
-        let control = v.wrapping_sub(ONES * 0x20) & !v & HIGHS != 0;
-        if control
+    // Bytes below 0x20 (the high bit excluded, which `& !v` does), or a quote, or a backslash.
+    let needs = |v: u64| {
+        v.wrapping_sub(ONES * 0x20) & !v & HIGHS != 0
             || has_zero(v ^ (ONES * u64::from(b'"')))
             || has_zero(v ^ (ONES * u64::from(b'\\')))
-        {
-            return true;
-        }
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    if chunks
+        .by_ref()
+        .any(|chunk| needs(u64::from_le_bytes(chunk.try_into().expect("8 bytes"))))
+    {
+        return true;
     }
-    chunks
+    // The last bytes as one more word, padded with spaces (which need no escaping): most
+    // strings of a detail are shorter than eight bytes, and a loop testing their bytes one by
+    // one cost more than the check itself (as did copying them into a padded buffer).
+    let last = chunks
         .remainder()
         .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .rev()
+        .fold(u64::from_le_bytes([b' '; 8]), |word, &b| {
+            (word << 8) | u64::from(b)
+        });
+    needs(last)
 }
 
 #[cfg(test)]
@@ -483,6 +486,18 @@ mod tests {
             .map(|b| format!("abcdefgh{}ijklmnop", b as char))
             .collect();
         samples.extend((0u8..=0x7f).map(|b| (b as char).to_string()));
+        // Every position of every length up to two words, so each byte of the padded last
+        // word is covered.
+        for len in 1..=17 {
+            for at in 0..len {
+                for c in ['"', '\\', '\n', '\u{1f}', '\u{7f}', 'é'] {
+                    let mut s: String = "a".repeat(at);
+                    s.push(c);
+                    s.push_str(&"a".repeat(len - at - 1));
+                    samples.push(s);
+                }
+            }
+        }
         samples.extend(
             [
                 "",

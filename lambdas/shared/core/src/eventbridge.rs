@@ -33,7 +33,7 @@ pub struct CallError {
 pub trait PutEventsApi: Send + Sync {
     fn put_events(
         &self,
-        batch: &[&BusEntry],
+        batch: &[&BusEntry<'_>],
     ) -> impl Future<Output = Result<Vec<EntryResult>, CallError>> + Send;
 }
 
@@ -92,7 +92,7 @@ impl<A: PutEventsApi> EventBridgeSink<A> {
 }
 
 impl<A: PutEventsApi> EventSink for EventBridgeSink<A> {
-    async fn publish(&self, entries: &[BusEntry]) -> Vec<Result<(), PublishError>> {
+    async fn publish(&self, entries: &[BusEntry<'_>]) -> Vec<Result<(), PublishError>> {
         let mut outcomes: Vec<Option<Result<(), PublishError>>> = vec![None; entries.len()];
         let mut last_error: Vec<(String, String)> = vec![Default::default(); entries.len()];
         let mut pending: Vec<usize> = Vec::with_capacity(entries.len());
@@ -111,7 +111,7 @@ impl<A: PutEventsApi> EventSink for EventBridgeSink<A> {
             }
             attempt += 1;
             // References, not copies: details can be up to 256 KB per call.
-            let batch_entries: Vec<&BusEntry> = pending.iter().map(|&i| &entries[i]).collect();
+            let batch_entries: Vec<&BusEntry<'_>> = pending.iter().map(|&i| &entries[i]).collect();
             let mut still_pending = Vec::new();
             for range in batches(&batch_entries) {
                 let indices = &pending[range.clone()];
@@ -196,7 +196,7 @@ impl EventBridgeApi {
 }
 
 impl PutEventsApi for EventBridgeApi {
-    async fn put_events(&self, batch: &[&BusEntry]) -> Result<Vec<EntryResult>, CallError> {
+    async fn put_events(&self, batch: &[&BusEntry<'_>]) -> Result<Vec<EntryResult>, CallError> {
         let request_entries = batch
             .iter()
             .map(|e| {
@@ -275,7 +275,7 @@ mod tests {
     }
 
     impl PutEventsApi for ScriptedApi {
-        async fn put_events(&self, batch: &[&BusEntry]) -> Result<Vec<EntryResult>, CallError> {
+        async fn put_events(&self, batch: &[&BusEntry<'_>]) -> Result<Vec<EntryResult>, CallError> {
             assert!(batch.len() <= 10, "a call carried {} entries", batch.len());
             self.calls
                 .lock()
@@ -301,7 +301,7 @@ mod tests {
         }
     }
 
-    fn entry(id: &str, detail_type: &str) -> BusEntry {
+    fn entry<'a>(id: &str, detail_type: &'a str) -> BusEntry<'a> {
         BusEntry {
             id: id.into(),
             event_bus_name: "bus".into(),

@@ -30,7 +30,7 @@ pub trait EventSink: Send + Sync {
     /// Entries are lent, not given: the caller keeps them (and their ids) for the answer.
     fn publish(
         &self,
-        entries: &[BusEntry],
+        entries: &[BusEntry<'_>],
     ) -> impl Future<Output = Vec<Result<(), PublishError>>> + Send;
 }
 
@@ -38,7 +38,7 @@ pub trait EventSink: Send + Sync {
 /// listed in `fail_detail_types` are refused, to exercise failure paths.
 #[derive(Debug, Default)]
 pub struct MemorySink {
-    published: Mutex<Vec<BusEntry>>,
+    published: Mutex<Vec<BusEntry<'static>>>,
     fail_detail_types: HashSet<String>,
 }
 
@@ -54,18 +54,18 @@ impl MemorySink {
         }
     }
 
-    pub fn published(&self) -> Vec<BusEntry> {
+    pub fn published(&self) -> Vec<BusEntry<'static>> {
         self.published.lock().expect("memory sink lock").clone()
     }
 
     /// Returns what was published so far and forgets it.
-    pub fn take(&self) -> Vec<BusEntry> {
+    pub fn take(&self) -> Vec<BusEntry<'static>> {
         std::mem::take(&mut *self.published.lock().expect("memory sink lock"))
     }
 }
 
 impl EventSink for MemorySink {
-    async fn publish(&self, entries: &[BusEntry]) -> Vec<Result<(), PublishError>> {
+    async fn publish(&self, entries: &[BusEntry<'_>]) -> Vec<Result<(), PublishError>> {
         let mut published = self.published.lock().expect("memory sink lock");
         entries
             .iter()
@@ -77,7 +77,7 @@ impl EventSink for MemorySink {
                         message: "injected failure".into(),
                     })
                 } else {
-                    published.push(e.clone());
+                    published.push(e.clone().into_owned());
                     Ok(())
                 }
             })
