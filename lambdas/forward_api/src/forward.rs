@@ -13,10 +13,6 @@ use crate::state::{Claim, SessionState};
 use crate::tape::{Item, Tape};
 use crate::topics::{CompiledTopic, CompiledTopics, semver_major};
 
-/// Tape items reserved per request: enough for the payloads of the registry's topics, so the
-/// tape grows at most once or twice for unusual ones.
-const TAPE_ITEMS: usize = 64;
-
 /// Why an event was not forwarded. The wire names are part of the API contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -187,13 +183,12 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         // Ids seen so far: a linear scan beats hashing for requests of at most a few dozen
         // events (the limit is 50).
         let mut seen: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(request.events.len());
-        // Scratch space reused by every event of the request.
-        let mut payload = Tape::with_capacity(TAPE_ITEMS);
+        // For topics whose meta schema must hold for an absent meta (`{}`).
         let mut meta = Tape::default();
         let ForwardRequest {
             events,
             client,
-            values,
+            mut values,
         } = request;
         let details = DetailWriter::new(&client.session_id, &client.tab_id, &client.app_version);
 
@@ -224,15 +219,9 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 continue;
             }
             seen.push(event.id.clone());
-            match self.check_event(&event, now_ms, &values, &mut payload, &mut meta) {
+            match self.check_event(&event, now_ms, &mut values, &mut meta) {
                 Ok((topic, redacted)) => {
-                    // The payload as it leaves: the redacted copy, or the request's own value.
-                    let (tape, at) = if redacted {
-                        (&payload, 0)
-                    } else {
-                        (&values, event.payload.index)
-                    };
-                    match self.entry(&details, &event, topic, (tape, at), redacted) {
+                    match self.entry(&details, &event, topic, &values, redacted) {
                         Ok(entry) => {
                             entries.push(entry);
                             entry_index.push(index);
@@ -350,14 +339,13 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
     }
 
     /// The per-event checks, in the order that gives the most useful reason first. Returns the
-    /// topic and the payload as it may leave the session (redacted).
-    /// The payload is parsed into `payload` (and a meta with a schema into `meta`).
+    /// topic and whether redaction changed the payload, which it edits where it is in the
+    /// request's tape (`values`).
     fn check_event<'t, 'r>(
         &'t self,
         event: &Event<'r>,
         now_ms: i64,
-        values: &Tape<'r>,
-        payload: &mut Tape<'r>,
+        values: &mut Tape<'r>,
         meta: &mut Tape<'r>,
     ) -> Result<(&'t CompiledTopic, bool), (RejectReason, String)> {
         let topic = self.topics.resolve(&event.topic).ok_or_else(|| {
@@ -431,7 +419,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         if let Some(meta) = event.meta {
             repeats("meta", meta.index)?;
         }
-        // Checked where they are in the request's tape; only a payload to redact is copied.
+        // Checked where they are in the request's tape.
         let meta_node = event.meta.map(|m| values.node(m.index));
         if let Some(violation) = topic.violation(values.node(event.payload.index), meta_node, meta)
         {
@@ -446,10 +434,9 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         let Some(plan) = topic.redaction.as_ref() else {
             return Ok((topic, false));
         };
-        payload.copy_value(values, event.payload.index);
         let redacted = self
             .redactor
-            .redact(payload, Some(plan))
+            .redact_at(values, event.payload.index, Some(plan))
             .map_err(|detail| (RejectReason::RedactionUnavailable, detail))?;
         Ok((topic, redacted))
     }
@@ -459,7 +446,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         details: &DetailWriter,
         event: &Event,
         topic: &'t CompiledTopic,
-        (payload, at): (&Tape<'_>, usize),
+        values: &Tape<'_>,
         redacted: bool,
     ) -> Result<BusEntry<'t>, String> {
         let bus = topic.spec.bus;
@@ -472,7 +459,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             id: &event.id,
             topic: &topic.spec.topic,
             schema_version: &event.schema_version,
-            tenant_id: payload.string_member(at, "tenantId"),
+            tenant_id: values.string_member(event.payload.index, "tenantId"),
             client_ts: event.ts,
         };
         let raw = event.payload.text;
@@ -486,7 +473,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 head,
                 |out| {
                     if redacted {
-                        payload.write_json(out);
+                        values.write_json_at(event.payload.index, out);
                     } else {
                         out.push_str(raw);
                     }

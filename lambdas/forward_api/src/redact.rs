@@ -73,10 +73,22 @@ impl Redactor {
         payload: &mut Tape<'_>,
         plan: Option<&RedactionPlan>,
     ) -> Result<bool, String> {
+        self.redact_at(payload, 0, plan)
+    }
+
+    /// [`Redactor::redact`] for the payload at `at` of a tape (the request's, edited where it
+    /// is rather than copied out).
+    pub fn redact_at(
+        &self,
+        tape: &mut Tape<'_>,
+        at: usize,
+        plan: Option<&RedactionPlan>,
+    ) -> Result<bool, String> {
         let Some(hint) = plan else { return Ok(false) };
+        let payload = tape;
         let mut changed = false;
         for pointer in &hint.hash {
-            if payload.pointer(pointer).is_none() {
+            if payload.pointer_at(at, pointer).is_none() {
                 continue;
             }
             let Some(key) = &self.key else {
@@ -85,13 +97,13 @@ impl Redactor {
                 ));
             };
             changed |= payload
-                .replace_with_string(pointer, |value| hash_value(key, value))
+                .replace_with_string_at(at, pointer, |value| hash_value(key, value))
                 .map_err(|what| {
                     format!("field {pointer} is {what}; only a single value can be hashed")
                 })?;
         }
         for pointer in &hint.drop {
-            changed |= payload.remove(pointer);
+            changed |= payload.remove_at(at, pointer);
         }
         Ok(changed)
     }

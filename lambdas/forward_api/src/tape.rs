@@ -172,27 +172,6 @@ impl<'s> Tape<'s> {
         self.text.get(start as usize..end as usize)
     }
 
-    /// Replaces the tape's contents with a copy of the value at `index` of `from`.
-    pub fn copy_value(&mut self, from: &Tape<'s>, index: usize) {
-        self.items.clear();
-        self.spans.clear();
-        let end = end_of(&from.items, index) as usize;
-        let base = index as u32;
-        self.items
-            .extend(from.items[index..end].iter().map(|item| match item {
-                Item::Array { len, end } => Item::Array {
-                    len: *len,
-                    end: end - base,
-                },
-                Item::Object { len, end } => Item::Object {
-                    len: *len,
-                    end: end - base,
-                },
-                Item::Removed { end } => Item::Removed { end: end - base },
-                other => other.clone(),
-            }));
-    }
-
     /// The item at `index`.
     pub fn item(&self, index: usize) -> &Item<'s> {
         &self.items[index]
@@ -265,10 +244,10 @@ impl<'s> Tape<'s> {
         Ok(())
     }
 
-    /// Where the value at `pointer` is: `(slot, value, parent)`, where `slot` is what removing
-    /// it covers (the member's name, or the array element itself).
-    fn locate(&self, pointer: &Pointer) -> Option<(usize, usize, Option<usize>)> {
-        let mut found = (0, 0, None);
+    /// Where the value at `pointer` from the value at `at` is: `(slot, value, parent)`, where
+    /// `slot` is what removing it covers (the member's name, or the array element itself).
+    fn locate(&self, at: usize, pointer: &Pointer) -> Option<(usize, usize, Option<usize>)> {
+        let mut found = (at, at, None);
         let node = |index| TapeNode {
             items: &self.items,
             index,
@@ -295,7 +274,12 @@ impl<'s> Tape<'s> {
 
     /// The value at `pointer`, if present.
     pub fn pointer(&self, pointer: &Pointer) -> Option<TapeNode<'_>> {
-        self.locate(pointer).map(|(_, index, _)| TapeNode {
+        self.pointer_at(0, pointer)
+    }
+
+    /// The value at `pointer` from the value at `at`, if present.
+    pub fn pointer_at(&self, at: usize, pointer: &Pointer) -> Option<TapeNode<'_>> {
+        self.locate(at, pointer).map(|(_, index, _)| TapeNode {
             items: &self.items,
             index,
         })
@@ -308,7 +292,17 @@ impl<'s> Tape<'s> {
         pointer: &Pointer,
         replace: impl FnOnce(TapeNode<'_>) -> String,
     ) -> Result<bool, &'static str> {
-        let Some((_, index, _)) = self.locate(pointer) else {
+        self.replace_with_string_at(0, pointer, replace)
+    }
+
+    /// [`Tape::replace_with_string`] from the value at `at`.
+    pub fn replace_with_string_at(
+        &mut self,
+        at: usize,
+        pointer: &Pointer,
+        replace: impl FnOnce(TapeNode<'_>) -> String,
+    ) -> Result<bool, &'static str> {
+        let Some((_, index, _)) = self.locate(at, pointer) else {
             return Ok(false);
         };
         if matches!(self.items[index], Item::Array { .. } | Item::Object { .. }) {
@@ -324,7 +318,12 @@ impl<'s> Tape<'s> {
 
     /// Removes the member or element at `pointer`; whether there was one. The root stays.
     pub fn remove(&mut self, pointer: &Pointer) -> bool {
-        let Some((slot, value, Some(parent))) = self.locate(pointer) else {
+        self.remove_at(0, pointer)
+    }
+
+    /// [`Tape::remove`] from the value at `at` (which stays).
+    pub fn remove_at(&mut self, at: usize, pointer: &Pointer) -> bool {
+        let Some((slot, value, Some(parent))) = self.locate(at, pointer) else {
             return false;
         };
         let end = end_of(&self.items, value);
@@ -338,7 +337,12 @@ impl<'s> Tape<'s> {
     /// Writes the root value as compact JSON, members in their original order, as serde_json
     /// would write the same value.
     pub fn write_json(&self, out: &mut String) {
-        write_item(&self.items, 0, out);
+        self.write_json_at(0, out);
+    }
+
+    /// Writes the value at `at` as [`Tape::write_json`] writes the root.
+    pub fn write_json_at(&self, at: usize, out: &mut String) {
+        write_item(&self.items, at, out);
     }
 }
 
@@ -1352,7 +1356,7 @@ mod tests {
     }
 
     #[test]
-    fn knows_where_each_value_is_and_copies_values_out() {
+    fn knows_where_each_value_is_and_edits_values_in_place() {
         let text = r#" {"a": [1, {"b": "x"}], "c": {"d": 1, "d": 2}, "e": "\n"} "#;
         let mut tape = Tape::default();
         tape.load_with_repeats(text).unwrap();
@@ -1370,12 +1374,21 @@ mod tests {
         );
         assert_eq!(tape.text_of(0), Some(text.trim()));
 
-        let mut copy = Tape::default();
-        copy.copy_value(&tape, 1 + 1);
         let mut out = String::new();
-        copy.write_json(&mut out);
+        tape.write_json_at(2, &mut out);
         assert_eq!(out, r#"[1,{"b":"x"}]"#);
-        assert_eq!(copy.pointer(&p("/1/b")).unwrap().as_string().unwrap(), "x");
+        assert_eq!(
+            tape.pointer_at(2, &p("/1/b")).unwrap().as_string().unwrap(),
+            "x"
+        );
+        assert!(tape.remove_at(2, &p("/0")));
+        assert_eq!(
+            tape.replace_with_string_at(2, &p("/0/b"), |_| "h".to_owned()),
+            Ok(true)
+        );
+        out.clear();
+        tape.write_json_at(2, &mut out);
+        assert_eq!(out, r#"[{"b":"h"}]"#, "edited where it is");
         let c = tape.members(0).nth(1).unwrap().1;
         assert_eq!(
             tape.refuse_repeats(c).unwrap_err(),
