@@ -220,9 +220,9 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 continue;
             }
             seen.push(event.id.clone());
-            match self.check_event(&event, now_ms, &mut values, &mut meta) {
+            match self.check_event(event, now_ms, &mut values, &mut meta) {
                 Ok((topic, redacted)) => {
-                    match self.entry(&details, &event, topic, &values, redacted) {
+                    match self.entry(&details, event, topic, &values, redacted) {
                         Ok(entry) => {
                             entries.push(entry);
                             entry_index.push(index);
