@@ -411,7 +411,12 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 ),
             ));
         }
+        // What the body reader kept for this event to refuse: a value that cannot be decoded,
+        // or an object repeating a member name.
         let repeats = |field: &str, at: usize| {
+            if let Some(problem) = values.problem_in(at) {
+                return Err((RejectReason::MalformedEvent, format!("{field}: {problem}")));
+            }
             values
                 .refuse_repeats(at)
                 .map_err(|e| (RejectReason::MalformedEvent, format!("{field}: {e}")))

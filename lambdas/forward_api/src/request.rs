@@ -79,6 +79,9 @@ fn wrong_type(field: &str, item: &Item<'_>, expected: &str) -> String {
 }
 
 fn string_field<'a>(values: &Tape<'a>, at: usize, field: &str) -> Result<Cow<'a, str>, String> {
+    if let Some(problem) = values.problem_in(at) {
+        return Err(format!("{field}: {problem}"));
+    }
     match values.item(at) {
         Item::String(s) => Ok(s.clone()),
         other => Err(wrong_type(field, other, "a string")),
@@ -87,6 +90,9 @@ fn string_field<'a>(values: &Tape<'a>, at: usize, field: &str) -> Result<Cow<'a,
 
 fn timestamp_field(values: &Tape<'_>, at: usize, field: &str) -> Result<Timestamp, String> {
     let expected = "epoch milliseconds or an RFC 3339 timestamp";
+    if let Some(problem) = values.problem_in(at) {
+        return Err(format!("{field}: {problem}"));
+    }
     match values.item(at) {
         Item::Number(n) => match (n.as_i64(), n.as_u64()) {
             (Some(ms), _) => Ok(Timestamp(ms)),

@@ -495,6 +495,75 @@ async fn a_payload_repeating_a_member_is_refused_alone() {
 }
 
 #[tokio::test]
+async fn a_value_that_cannot_be_decoded_fails_only_its_event() {
+    // Well-formed JSON text whose value serde_json cannot hold: a lone surrogate (what
+    // `JSON.stringify` writes for half an emoji) and a number out of range.
+    let ok = event(
+        "fine",
+        "session.lifecycle.ended",
+        json!({"tenantId": "acme", "reason": "closed", "durationMs": 5}),
+    );
+    let with = |id: &str, payload: &str| {
+        format!(
+            r#"{{"id": "{id}", "ts": {NOW}, "topic": "session.lifecycle.ended", "schemaVersion": "1.0.0", "payload": {payload}}}"#
+        )
+    };
+    let surrogate = with(
+        "half",
+        r#"{"tenantId": "acme", "reason": "\ud83e", "durationMs": 5}"#,
+    );
+    let huge = with(
+        "huge",
+        r#"{"tenantId": "acme", "reason": "closed", "durationMs": 1e400}"#,
+    );
+    let bad_id = with(
+        "\\udc00",
+        r#"{"tenantId": "acme", "reason": "closed", "durationMs": 5}"#,
+    );
+    let mut request = fixture();
+    request.body = Some(format!(
+        r#"{{"events": [{surrogate}, {ok}, {huge}, {bad_id}], "client": {}}}"#,
+        client()
+    ));
+    let forwarder = forwarder_with(MemorySink::new());
+    let response = handle(&forwarder, &verifier(), &request, NOW).await;
+    assert_eq!(response.status_code, 202);
+    let body = body_json(&response);
+    assert_eq!(body["accepted"], json!(["fine"]));
+    let rejected: Vec<(u64, &str, &str)> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["index"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap(),
+                r["detail"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rejected.len(), 3, "{rejected:?}");
+    for (&(index, reason, detail), (expected_index, expected)) in rejected.iter().zip([
+        (0, "payload: string at byte"),
+        (2, "payload: number at byte"),
+        (3, "not a valid event: id: string at byte"),
+    ]) {
+        assert_eq!((index, reason), (expected_index, "malformed_event"));
+        assert!(detail.starts_with(expected), "{detail}");
+    }
+    assert_eq!(forwarder.sink().published().len(), 1);
+
+    // Text that is not JSON still fails the whole body.
+    request.body = Some(format!(
+        r#"{{"events": [{ok}, {}], "client": {}}}"#,
+        with("bad", r#"{"x": "\q"}"#),
+        client()
+    ));
+    let response = handle(&forwarder, &verifier(), &request, NOW).await;
+    assert_eq!(response.status_code, 400);
+}
+
+#[tokio::test]
 async fn publish_failures_are_reported_per_event() {
     let forwarder = forwarder_with(MemorySink::failing_for(["session.summary.final"]));
     let body = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW).await);
