@@ -39,6 +39,17 @@ fn event(id: &str, topic: &str, payload: Value) -> Value {
     json!({"id": id, "ts": NOW, "topic": topic, "payload": payload, "schemaVersion": "1.0.0"})
 }
 
+/// Handles a request whose `events` array is written as text (for what a `Value` cannot hold:
+/// repeated names, undecodable escapes), expecting 202; the answer and the forwarder.
+async fn forward_text(events: &str) -> (Value, Forwarder<MemorySink, MemoryState>) {
+    let mut request = fixture();
+    request.body = Some(format!(r#"{{"events": {events}, "client": {}}}"#, client()));
+    let forwarder = forwarder_with(MemorySink::new());
+    let response = handle(&forwarder, &verifier(), &request, NOW).await;
+    assert_eq!(response.status_code, 202);
+    (body_json(&response), forwarder)
+}
+
 async fn forward(events: Vec<Value>) -> (Value, Vec<eventfabric_core::BusEntry<'static>>) {
     let forwarder = forwarder_with(MemorySink::new());
     let response = handle(
@@ -469,15 +480,7 @@ async fn a_payload_repeating_a_member_is_refused_alone() {
         r#"{{"id": "twice", "ts": {NOW}, "topic": "session.lifecycle.ended", "schemaVersion": "1.0.0",
             "payload": {{"tenantId": "acme", "reason": "closed", "durationMs": 5, "tenantId": "other"}}}}"#
     );
-    let mut request = fixture();
-    request.body = Some(format!(
-        r#"{{"events": [{ok}, {repeated}, 42], "client": {}}}"#,
-        client()
-    ));
-    let forwarder = forwarder_with(MemorySink::new());
-    let response = handle(&forwarder, &verifier(), &request, NOW).await;
-    assert_eq!(response.status_code, 202);
-    let body = body_json(&response);
+    let (body, forwarder) = forward_text(&format!("[{ok}, {repeated}, 42]")).await;
     assert_eq!(body["accepted"], json!(["fine"]));
     assert_eq!(body["rejected"][0]["id"], "twice");
     assert_eq!(body["rejected"][0]["reason"], "malformed_event");
@@ -520,15 +523,7 @@ async fn a_value_that_cannot_be_decoded_fails_only_its_event() {
         "\\udc00",
         r#"{"tenantId": "acme", "reason": "closed", "durationMs": 5}"#,
     );
-    let mut request = fixture();
-    request.body = Some(format!(
-        r#"{{"events": [{surrogate}, {ok}, {huge}, {bad_id}], "client": {}}}"#,
-        client()
-    ));
-    let forwarder = forwarder_with(MemorySink::new());
-    let response = handle(&forwarder, &verifier(), &request, NOW).await;
-    assert_eq!(response.status_code, 202);
-    let body = body_json(&response);
+    let (body, forwarder) = forward_text(&format!("[{surrogate}, {ok}, {huge}, {bad_id}]")).await;
     assert_eq!(body["accepted"], json!(["fine"]));
     let rejected: Vec<(u64, &str, &str)> = body["rejected"]
         .as_array()
@@ -554,6 +549,7 @@ async fn a_value_that_cannot_be_decoded_fails_only_its_event() {
     assert_eq!(forwarder.sink().published().len(), 1);
 
     // Text that is not JSON still fails the whole body.
+    let mut request = fixture();
     request.body = Some(format!(
         r#"{{"events": [{ok}, {}], "client": {}}}"#,
         with("bad", r#"{"x": "\q"}"#),
