@@ -183,8 +183,6 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         // Ids seen so far: a linear scan beats hashing for requests of at most a few dozen
         // events (the limit is 50).
         let mut seen: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(request.events.len());
-        // For topics whose meta schema must hold for an absent meta (`{}`).
-        let mut meta = Tape::default();
         let ForwardRequest {
             events,
             client,
@@ -220,7 +218,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 continue;
             }
             seen.push(event.id.clone());
-            match self.check_event(event, now_ms, &mut values, &mut meta) {
+            match self.check_event(event, now_ms, &mut values) {
                 Ok((topic, redacted)) => {
                     match self.entry(&details, event, topic, &values, redacted) {
                         Ok(entry) => {
@@ -347,7 +345,6 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         event: &Event<'r>,
         now_ms: i64,
         values: &mut Tape<'r>,
-        meta: &mut Tape<'r>,
     ) -> Result<(&'t CompiledTopic, bool), (RejectReason, String)> {
         let topic = self.topics.resolve(&event.topic).ok_or_else(|| {
             (
@@ -427,8 +424,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         }
         // Checked where they are in the request's tape.
         let meta_node = event.meta.map(|m| values.node(m.index));
-        if let Some(violation) = topic.violation(values.node(event.payload.index), meta_node, meta)
-        {
+        if let Some(violation) = topic.violation(values.node(event.payload.index), meta_node) {
             return Err((RejectReason::SchemaViolation, violation));
         }
         if !topic.keeps_sample(&event.id) {

@@ -6,6 +6,8 @@ use jsonschema::{ValidationOptions, Validator};
 use serde_json::Value;
 
 use crate::redact::RedactionPlan;
+use std::sync::LazyLock;
+
 use crate::tape::{Tape, TapeJson, TapeNode};
 
 /// A topic with its compiled validators.
@@ -19,16 +21,18 @@ pub struct CompiledTopic {
     meta: Option<Validator<TapeJson>>,
 }
 
+/// What a meta schema checks when an event has no meta: `{}`, read once.
+static ABSENT_META: LazyLock<Tape<'static>> = LazyLock::new(|| {
+    let mut tape = Tape::default();
+    tape.load("{}").expect("an empty object is JSON");
+    tape
+});
+
 impl CompiledTopic {
-    /// The first schema violation of the payload or the meta (`{}` when absent; `scratch`
-    /// holds it when needed), as `at <JSON pointer>: <why>`. Both are values of the request's
-    /// tape, validated where they are.
-    pub fn violation<'r>(
-        &self,
-        payload: TapeNode<'_>,
-        meta: Option<TapeNode<'_>>,
-        scratch: &mut Tape<'r>,
-    ) -> Option<String> {
+    /// The first schema violation of the payload or the meta (`{}` when absent), as
+    /// `at <JSON pointer>: <why>`. Both are values of the request's tape, validated where they
+    /// are.
+    pub fn violation(&self, payload: TapeNode<'_>, meta: Option<TapeNode<'_>>) -> Option<String> {
         // `is_valid` skips building error context; only a failing payload is validated again
         // for the error to report.
         if !self.payload.is_valid(payload) {
@@ -39,13 +43,7 @@ impl CompiledTopic {
             return Some(error);
         }
         if let Some(meta_validator) = &self.meta {
-            let meta = match meta {
-                Some(meta) => meta,
-                None => {
-                    scratch.load("{}").expect("an empty object is JSON");
-                    scratch.root()
-                }
-            };
+            let meta = meta.unwrap_or_else(|| ABSENT_META.root());
             if !meta_validator.is_valid(meta) {
                 let error = match meta_validator.validate(meta) {
                     Err(e) => format!("at /meta{}: {e}", e.instance_path()),
