@@ -6,6 +6,10 @@
 //! `additionalProperties`). A breaking change needs a major version bump, or the old entry must
 //! already have been `deprecated` (the deprecation is the notice). A topic may only be removed
 //! after a release in which it was deprecated.
+//!
+//! Beyond the payload, the same rule covers what routes and names a topic: moving it to another
+//! bus (every rule on the old bus stops receiving it), removing an alias (clients still sending
+//! it get `unknown_topic`) and narrowing its meta schema (clients' meta starts failing).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -50,12 +54,32 @@ pub fn check_evolution(base: &[TopicSpec], current: &[TopicSpec]) -> Vec<Violati
         }
         let mut breaks = Vec::new();
         schema_breaks(&old.payload_schema, &new.payload_schema, "", &mut breaks);
+        meta_breaks(
+            old.meta_schema.as_ref(),
+            new.meta_schema.as_ref(),
+            &mut breaks,
+        );
+        if old.bus != new.bus {
+            breaks.push(format!(
+                "moved from the '{}' bus to the '{}' bus: rules on the '{}' bus stop receiving it",
+                old.bus.as_str(),
+                new.bus.as_str(),
+                old.bus.as_str()
+            ));
+        }
+        for alias in old.aliases.iter().filter(|a| !new.aliases.contains(a)) {
+            breaks.push(format!(
+                "alias '{alias}' was removed: clients still sending it get unknown_topic"
+            ));
+        }
         if breaks.is_empty() {
-            if old.payload_schema != new.payload_schema && new_v == old_v {
+            let contract_changed =
+                old.payload_schema != new.payload_schema || old.meta_schema != new.meta_schema;
+            if contract_changed && new_v == old_v {
                 out.push(Violation {
                     file,
                     rule: "evolution",
-                    message: format!("payloadSchema changed but version {} did not: bump the minor or patch version", new.version),
+                    message: format!("payloadSchema or metaSchema changed but version {} did not: bump the minor or patch version", new.version),
                 });
             }
             continue;
@@ -77,10 +101,30 @@ pub fn check_evolution(base: &[TopicSpec], current: &[TopicSpec]) -> Vec<Violati
     out
 }
 
+/// The breaking differences between two meta schemas, each message prefixed `meta: `. No meta
+/// schema accepts any meta, so adding one narrows it.
+fn meta_breaks(old: Option<&Value>, new: Option<&Value>, out: &mut Vec<String>) {
+    match (old, new) {
+        (_, None) => {}
+        (None, Some(_)) => {
+            out.push("meta: a metaSchema now constrains meta, which was free".to_owned())
+        }
+        (Some(old), Some(new)) => {
+            let mut breaks = Vec::new();
+            schema_breaks_in(old, new, "", "the meta", &mut breaks);
+            out.extend(breaks.into_iter().map(|b| format!("meta: {b}")));
+        }
+    }
+}
+
 /// Collects the breaking differences between two object schemas, recursing into properties.
 fn schema_breaks(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
+    schema_breaks_in(old, new, at, "the payload", out)
+}
+
+fn schema_breaks_in(old: &Value, new: &Value, at: &str, root: &str, out: &mut Vec<String>) {
     let where_ = if at.is_empty() {
-        "the payload".to_owned()
+        root.to_owned()
     } else {
         format!("'{at}'")
     };
@@ -134,7 +178,7 @@ fn schema_breaks(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
         .unwrap_or(&empty);
     for (name, old_prop) in old_props {
         match new_props.get(name) {
-            Some(new_prop) => schema_breaks(old_prop, new_prop, &child(at, name), out),
+            Some(new_prop) => schema_breaks_in(old_prop, new_prop, &child(at, name), root, out),
             None => out.push(format!("field '{}' was removed", child(at, name))),
         }
     }
@@ -188,6 +232,7 @@ fn join<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Bus;
     use serde_json::json;
 
     fn topic(version: &str, schema: Value) -> TopicSpec {
@@ -292,12 +337,100 @@ mod tests {
         let v = check_evolution(&[topic("1.0.0", base_schema())], &[topic("1.0.0", schema)]);
         assert_eq!(
             messages(&v),
-            ["payloadSchema changed but version 1.0.0 did not: bump the minor or patch version"]
+            [
+                "payloadSchema or metaSchema changed but version 1.0.0 did not: bump the minor or patch version"
+            ]
         );
         let v = check_evolution(
             &[topic("1.2.0", base_schema())],
             &[topic("1.1.0", base_schema())],
         );
         assert_eq!(messages(&v), ["version went backwards: 1.2.0 -> 1.1.0"]);
+    }
+
+    #[test]
+    fn a_bus_move_or_a_removed_alias_is_breaking() {
+        let old = {
+            let mut t = topic("1.0.0", base_schema());
+            t.aliases = vec!["session.final".into(), "summary.final".into()];
+            t
+        };
+        let mut new = topic("1.1.0", base_schema());
+        new.bus = Bus::Analytics;
+        new.aliases = vec!["summary.final".into(), "session.done".into()];
+        let m = messages(&check_evolution(
+            std::slice::from_ref(&old),
+            std::slice::from_ref(&new),
+        ));
+        assert_eq!(
+            m,
+            [
+                "breaking change without a major version bump (1.0.0 -> 1.1.0): moved from the 'session' bus to the 'analytics' bus: rules on the 'session' bus stop receiving it",
+                "breaking change without a major version bump (1.0.0 -> 1.1.0): alias 'session.final' was removed: clients still sending it get unknown_topic",
+            ]
+        );
+        new.version = "2.0.0".into();
+        assert_eq!(check_evolution(&[old], &[new]), vec![]);
+    }
+
+    #[test]
+    fn meta_schemas_evolve_under_the_same_rules() {
+        let meta = json!({"type": "object", "properties": {"tenantId": {"type": "string"}}});
+        let with_meta = |version: &str, meta: Option<Value>| {
+            let mut t = topic(version, base_schema());
+            t.meta_schema = meta;
+            t
+        };
+        // Adding a meta schema narrows meta; dropping one widens it.
+        assert_eq!(
+            messages(&check_evolution(
+                &[with_meta("1.0.0", None)],
+                &[with_meta("1.1.0", Some(meta.clone()))]
+            )),
+            [
+                "breaking change without a major version bump (1.0.0 -> 1.1.0): meta: a metaSchema now constrains meta, which was free"
+            ]
+        );
+        assert_eq!(
+            check_evolution(
+                &[with_meta("1.0.0", Some(meta.clone()))],
+                &[with_meta("1.1.0", None)]
+            ),
+            vec![]
+        );
+        let mut narrowed = meta.clone();
+        narrowed["required"] = json!(["tenantId"]);
+        assert_eq!(
+            messages(&check_evolution(
+                &[with_meta("1.0.0", Some(meta.clone()))],
+                &[with_meta("1.1.0", Some(narrowed))]
+            )),
+            [
+                "breaking change without a major version bump (1.0.0 -> 1.1.0): meta: field 'tenantId' is newly required"
+            ]
+        );
+        let mut retyped = meta.clone();
+        retyped["type"] = json!("array");
+        assert_eq!(
+            messages(&check_evolution(
+                &[with_meta("1.0.0", Some(meta.clone()))],
+                &[with_meta("1.1.0", Some(retyped))]
+            )),
+            [
+                "breaking change without a major version bump (1.0.0 -> 1.1.0): meta: the meta no longer accepts type 'object'"
+            ]
+        );
+        // A widening meta change still needs a version change.
+        let mut widened = meta.clone();
+        widened["properties"]["region"] = json!({"type": "string"});
+        assert_eq!(
+            messages(&check_evolution(
+                &[with_meta("1.0.0", Some(meta))],
+                &[with_meta("1.0.0", Some(widened))]
+            )),
+            [
+                "payloadSchema or metaSchema changed but version 1.0.0 did not: bump the minor or patch version"
+            ]
+        );
     }
 }
