@@ -5,11 +5,14 @@ import { describe, test } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { buildApp } from '../lib/app';
 import { envConfig } from '../lib/config';
 import { EventFabricStage } from '../lib/stage';
 import { BusRuleToQueue } from '../lib/constructs/bus-rule-to-queue';
+import { ConsumerInbox } from '../lib/constructs/consumer-inbox';
 import { archivedTopics, forwardedTopics, interfacePattern, loadRegistry } from '../lib/registry';
 
 const cdkContext = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')).context;
@@ -376,6 +379,40 @@ describe('stateful resources', () => {
       assert.equal(a.Properties.Threshold, 1);
       assert.equal(a.Properties.AlarmActions.length, 1);
     }
+  });
+
+  test('the consumer queue alarms when its oldest message waits too long', () => {
+    for (const [env, minutes] of [['dev', 60], ['prod', 15]] as const) {
+      const stateful = env === 'dev' ? dev.stateful : synth(env).stateful;
+      stateful.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: `eventfabric-${env}-session-consumer-oldest-message-age`,
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Namespace: 'AWS/SQS',
+        Dimensions: [{ Name: 'QueueName', Value: Match.objectLike({ 'Fn::GetAtt': [Match.stringLikeRegexp('^SessionConsumerQueue'), 'QueueName'] }) }],
+        Statistic: 'Maximum',
+        Threshold: minutes * 60,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmActions: [Match.objectLike({ Ref: Match.stringLikeRegexp('^AlarmTopic') })],
+      });
+    }
+  });
+
+  test('a consumer age alarm that could only fire after the messages expired is refused', () => {
+    const stack = new Stack(new App(), 'S');
+    const base = envConfig('dev');
+    const config = { ...base, alarms: { ...base.alarms, consumerMaxAgeMinutes: base.queues.retentionDays * 24 * 60 } };
+    assert.throws(
+      () =>
+        new ConsumerInbox(stack, 'Inbox', {
+          key: new kms.Key(stack, 'Key'),
+          config,
+          alarmTopic: new sns.Topic(stack, 'Alarms'),
+          queueName: 'q',
+          busName: 'b',
+          ruleName: 'r',
+        }),
+      /q: alarms.consumerMaxAgeMinutes \(5760\) must be under the queue retention \(4 days\)/,
+    );
   });
 
   test('prod retains stateful resources, dev does not', () => {

@@ -9,7 +9,7 @@ export const prod: EnvConfig = {
   removalPolicy: RemovalPolicy.RETAIN,
   logRetention: RetentionDays.THREE_MONTHS,
   queues: { retentionDays: 14, maxReceiveCount: 5 },
-  alarms: { dlqDepthThreshold: 1 },
+  alarms: { dlqDepthThreshold: 1, consumerMaxAgeMinutes: 15 },
   edgeApi: { throttleRatePerSec: 2000, throttleBurst: 4000, corsOrigins: ['https://app.example.com'] },
   forwardFunction: { memoryMb: 512, timeoutSeconds: 10, quotaEventsPerMinute: 1200, forwardFailuresAlarmThreshold: 10 },
   analyticsArchive: { glacierAfterDays: 90, bufferSeconds: 300, freshnessAlarmSeconds: 900, accessLogRetentionDays: 365 },

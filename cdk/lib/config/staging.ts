@@ -8,7 +8,7 @@ export const staging: EnvConfig = {
   removalPolicy: RemovalPolicy.DESTROY,
   logRetention: RetentionDays.ONE_MONTH,
   queues: { retentionDays: 7, maxReceiveCount: 5 },
-  alarms: { dlqDepthThreshold: 1 },
+  alarms: { dlqDepthThreshold: 1, consumerMaxAgeMinutes: 30 },
   edgeApi: { throttleRatePerSec: 200, throttleBurst: 400, corsOrigins: ['https://staging.app.example.com'] },
   forwardFunction: { memoryMb: 512, timeoutSeconds: 10, quotaEventsPerMinute: 600, forwardFailuresAlarmThreshold: 1 },
   analyticsArchive: { glacierAfterDays: 30, expireAfterDays: 365, bufferSeconds: 300, freshnessAlarmSeconds: 900, accessLogRetentionDays: 90 },

@@ -22,6 +22,12 @@ export interface EnvConfig {
   readonly alarms: {
     /** Messages visible in any DLQ at or above which its alarm fires. */
     readonly dlqDepthThreshold: number;
+    /**
+     * Age in minutes of the oldest message in a consumer queue at or above which its alarm
+     * fires: the consumer stopped, fell behind or was never deployed. Must be well under the
+     * queue's retention, or messages expire before anyone hears of them.
+     */
+    readonly consumerMaxAgeMinutes: number;
     /** Where alarm notifications are mailed; none means the SNS topic only. */
     readonly email?: string;
   };

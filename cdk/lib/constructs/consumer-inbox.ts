@@ -1,4 +1,6 @@
-import { Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -23,7 +25,9 @@ export interface ConsumerInboxProps {
 /**
  * The stateful half of "bus rule → queue": the consumer queue with its DLQ (for messages the
  * consumer cannot process) and the rule target's DLQ (for events EventBridge cannot deliver),
- * both alarmed. Only the named rule may send to them.
+ * both alarmed, and an alarm on the age of the queue's oldest message, which fires when the
+ * consumer stops, falls behind or was never deployed (the queue itself fills silently otherwise).
+ * Only the named rule may send to them.
  *
  * The rule is referenced by its ARN, built from names, so this stack never depends on the
  * stateless stack that owns the rule.
@@ -32,6 +36,7 @@ export class ConsumerInbox extends Construct {
   readonly queue: sqs.Queue;
   readonly deadLetterQueue: AlarmedDeadLetterQueue;
   readonly deliveryDeadLetterQueue: AlarmedDeadLetterQueue;
+  readonly ageAlarm: cloudwatch.Alarm;
   readonly ruleName: string;
 
   constructor(scope: Construct, id: string, props: ConsumerInboxProps) {
@@ -57,6 +62,28 @@ export class ConsumerInbox extends Construct {
       queueName: props.queueName,
       deadLetterQueue: { queue: this.deadLetterQueue.queue, maxReceiveCount: config.queues.maxReceiveCount },
     });
+
+    const maxAge = Duration.minutes(config.alarms.consumerMaxAgeMinutes);
+    if (maxAge.toSeconds() >= Duration.days(config.queues.retentionDays).toSeconds()) {
+      throw new Error(
+        `${props.queueName}: alarms.consumerMaxAgeMinutes (${config.alarms.consumerMaxAgeMinutes}) must be under the queue retention ` +
+          `(${config.queues.retentionDays} days), or messages expire before the alarm fires`,
+      );
+    }
+    this.ageAlarm = this.queue
+      .metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(5) })
+      .createAlarm(this, 'AgeAlarm', {
+        alarmName: `${props.queueName}-oldest-message-age`,
+        alarmDescription:
+          `The oldest message in ${props.queueName} has waited ${config.alarms.consumerMaxAgeMinutes} minutes or more: ` +
+          `its consumer is stopped, failing slowly or behind. Messages expire after ${config.queues.retentionDays} days.`,
+        threshold: maxAge.toSeconds(),
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    this.ageAlarm.addAlarmAction(new cwActions.SnsAction(alarmTopic));
+    this.ageAlarm.addOkAction(new cwActions.SnsAction(alarmTopic));
 
     const stack = Stack.of(this);
     const sourceArn = ruleArn(stack.partition, stack.region, stack.account, props.busName, props.ruleName);
