@@ -335,12 +335,12 @@ describe('constructs', () => {
 describe('stateful resources', () => {
   test('every queue is encrypted with the platform key and TLS-only', () => {
     const queues = dev.stateful.findResources('AWS::SQS::Queue');
-    assert.equal(Object.keys(queues).length, 4);
+    assert.equal(Object.keys(queues).length, 6);
     for (const [id, q] of Object.entries(queues)) {
       assert.ok(q.Properties.KmsMasterKeyId, `${id} is not KMS-encrypted`);
     }
     const policies = Object.values(dev.stateful.findResources('AWS::SQS::QueuePolicy'));
-    assert.equal(policies.length, 4);
+    assert.equal(policies.length, 6);
     for (const p of policies) {
       assert.ok(
         p.Properties.PolicyDocument.Statement.some(
@@ -355,13 +355,40 @@ describe('stateful resources', () => {
     const allows = policies.flatMap((p) =>
       p.Properties.PolicyDocument.Statement.filter((s: Record<string, any>) => s.Effect === 'Allow'),
     );
-    assert.equal(allows.length, 3, 'consumer queue, its delivery DLQ, the archive route DLQ');
+    assert.equal(allows.length, 5, 'consumer queue, its delivery DLQ, the archive route DLQ, the two bus DLQs');
     const sources = allows.map((s: Record<string, any>) => {
       assert.deepEqual(s.Principal, { Service: 'events.amazonaws.com' });
       return JSON.stringify(s.Condition.ArnEquals['aws:SourceArn']);
     });
     assert.equal(sources.filter((a) => /:rule\/",\{"Ref":"SessionBus[0-9A-F]+"\},"\/eventfabric-dev-session-consumer"/.test(a)).length, 2);
     assert.equal(sources.filter((a) => /:rule\/eventfabric-dev-analytics\/eventfabric-dev-analytics-archive"/.test(a)).length, 1);
+    for (const bus of ['session', 'analytics']) {
+      assert.equal(sources.filter((a) => a.endsWith(`:event-bus/eventfabric-dev-${bus}"]]}`)).length, 1, bus);
+    }
+  });
+
+  test('both buses encrypt with the platform key and keep what they cannot encrypt in an alarmed DLQ', () => {
+    const keyRef = { 'Fn::GetAtt': [Match.stringLikeRegexp('^PlatformKey'), 'Arn'] };
+    for (const [id, bus] of [['SessionBus', 'session'], ['AnalyticsBus', 'analytics']]) {
+      dev.stateful.hasResourceProperties('AWS::Events::EventBus', {
+        Name: `eventfabric-dev-${bus}`,
+        KmsKeyIdentifier: keyRef,
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp(`^${id}DlqQueue`), 'Arn'] } },
+      });
+      dev.stateful.hasResourceProperties('AWS::SQS::Queue', {
+        QueueName: `eventfabric-dev-${bus}-bus-dlq`,
+        KmsMasterKeyId: keyRef,
+        MessageRetentionPeriod: 14 * 24 * 3600,
+      });
+    }
+    // EventBridge may use the key only for these buses (source ARN and encryption context).
+    const statements = Object.values(dev.stateful.findResources('AWS::KMS::Key'))[0].Properties.KeyPolicy.Statement;
+    const forBus = statements.filter((s: Record<string, any>) => s.Condition?.StringEquals?.['aws:SourceArn']);
+    assert.equal(forBus.length, 2);
+    for (const s of forBus) {
+      assert.deepEqual(s.Principal, { Service: 'events.amazonaws.com' });
+      assert.deepEqual(s.Condition.StringEquals['aws:SourceArn'], s.Condition.StringEquals['kms:EncryptionContext:aws:events:event-bus:arn']);
+    }
   });
 
   test('every dead-letter queue has a depth alarm that notifies the alarm topic', () => {
@@ -371,6 +398,8 @@ describe('stateful resources', () => {
     const names = alarms.map((a) => a.Properties.AlarmName).sort();
     assert.deepEqual(names, [
       'eventfabric-dev-analytics-archive-delivery-dlq-depth',
+      'eventfabric-dev-analytics-bus-dlq-depth',
+      'eventfabric-dev-session-bus-dlq-depth',
       'eventfabric-dev-session-consumer-delivery-dlq-depth',
       'eventfabric-dev-session-consumer-dlq-depth',
     ]);

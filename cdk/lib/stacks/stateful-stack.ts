@@ -55,7 +55,7 @@ export class StatefulStack extends Stack {
 
     this.key = new kms.Key(this, 'PlatformKey', {
       alias: `alias/${name('platform')}`,
-      description: `eventfabric ${config.name}: encryption at rest for queues and topics`,
+      description: `eventfabric ${config.name}: encryption at rest for buses, queues, topics, the archive and state`,
       enableKeyRotation: true,
       removalPolicy: config.removalPolicy,
     });
@@ -84,28 +84,55 @@ export class StatefulStack extends Stack {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
     }
 
-    this.sessionBus = new events.EventBus(this, 'SessionBus', {
-      eventBusName: name('session'),
-      description: 'Interface events forwarded from browser sessions',
-    });
-    this.analyticsBus = new events.EventBus(this, 'AnalyticsBus', {
-      eventBusName: name('analytics'),
-      description: 'Interface events bound for the analytics archive',
-    });
-    for (const bus of [this.sessionBus, this.analyticsBus]) {
-      bus.applyRemovalPolicy(config.removalPolicy);
-    }
+    // Buses encrypt events, rule patterns and targets with the platform key (EventBridge adds
+    // its own key policy statement, bound to the bus by source ARN and encryption context).
+    // Events EventBridge cannot encrypt or decrypt (say, the key was disabled) go to the bus's
+    // DLQ instead of being dropped, and that DLQ alarms like every other.
+    const encryptedBus = (id: string, bus: string, description: string) => {
+      const busName = name(bus);
+      const dlq = new AlarmedDeadLetterQueue(this, `${id}Dlq`, {
+        key: this.key,
+        config,
+        alarmTopic: this.alarmTopic,
+        queueName: name(bus, 'bus-dlq'),
+        holds: `events the ${busName} bus could not encrypt or decrypt with the platform key (is the key disabled or its policy changed?)`,
+      });
+      dlq.queue.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowDeliveryFromItsBus',
+          principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+          actions: ['sqs:SendMessage'],
+          resources: [dlq.queue.queueArn],
+          conditions: {
+            ArnEquals: { 'aws:SourceArn': this.formatArn({ service: 'events', resource: 'event-bus', resourceName: busName }) },
+          },
+        }),
+      );
+      const eventBus = new events.EventBus(this, id, {
+        eventBusName: busName,
+        description,
+        kmsKey: this.key,
+        deadLetterQueue: dlq.queue,
+      });
+      eventBus.applyRemovalPolicy(config.removalPolicy);
+      return eventBus;
+    };
+    this.sessionBus = encryptedBus('SessionBus', 'session', 'Interface events forwarded from browser sessions');
+    this.analyticsBus = encryptedBus('AnalyticsBus', 'analytics', 'Interface events bound for the analytics archive');
 
     const archived = archivedTopics(registry, 'session');
     if (archived.length > 0) {
       this.sessionArchive = new events.Archive(this, 'SessionArchive', {
         archiveName: name('session-archive'),
         description: `Regulated interface topics, kept ${config.archiveRetentionDays} days for audit and replay`,
-        sourceEventBus: this.sessionBus,
+        // The bus by name, not by reference: the archive's key policy statement names its bus,
+        // and a reference would make the key depend on the bus, which depends on the key.
+        sourceEventBus: events.EventBus.fromEventBusName(this, 'SessionBusByName', name('session')),
         eventPattern: { source: [registry.source], detailType: [...archived].sort() },
         retention: Duration.days(config.archiveRetentionDays),
         kmsKey: this.key,
       });
+      this.sessionArchive.node.addDependency(this.sessionBus);
     }
 
     this.sessionSecret = new secretsmanager.Secret(this, 'SessionTokenSecret', {
