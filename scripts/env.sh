@@ -1,8 +1,13 @@
 # Shared environment of the project scripts. Source it: `. "$(dirname "$0")/env.sh"`.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ROOT
-# Project-local tools (cargo-lambda, cfn-lint, moto) come first.
-export PATH="$ROOT/.tools/venv/bin:$ROOT/cdk/node_modules/.bin:$PATH"
+# Project-local tools (cargo-lambda, cfn-lint, moto) come first. They live in .tools/ unless
+# EVENTFABRIC_TOOLS says elsewhere: CI keeps them next to its cargo cache, because the linker
+# wrapper cargo-lambda hands to cargo is named after cargo-lambda's path, and a path that
+# changes with every clone makes cargo rebuild the whole release tree.
+TOOLS="${EVENTFABRIC_TOOLS:-$ROOT/.tools}"
+export TOOLS
+export PATH="$TOOLS/venv/bin:$ROOT/cdk/node_modules/.bin:$PATH"
 # One target dir for every cargo invocation (tests, lambda builds); CI points it at a cache.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # Offline, quiet CDK.

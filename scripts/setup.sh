@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs into project-local places; does nothing that is already done.
-#   .tools/venv        cargo-lambda (with zig), cfn-lint, moto[server]  (scripts/requirements-tools.txt)
+#   .tools/venv        cargo-lambda (with zig), cfn-lint, moto[server]  (scripts/requirements-tools.txt;
+#                      $EVENTFABRIC_TOOLS/venv when that is set)
 #   cdk/node_modules   aws-cdk-lib, aws-cdk CLI, cdk-nag, tsx, typescript (cdk/package-lock.json)
 # Needs: cargo (Rust ≥ 1.85), node ≥ 20 with npm, python3 ≥ 3.9.
 set -euo pipefail
@@ -15,12 +16,12 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
 
 want=$(stamp "$ROOT/scripts/requirements-tools.txt")
-if [ "$(cat "$ROOT/.tools/venv/.stamp" 2>/dev/null)" != "$want" ]; then
-  log "installing Python tools into .tools/venv"
-  rm -rf "$ROOT/.tools/venv"
-  python3 -m venv "$ROOT/.tools/venv"
-  "$ROOT/.tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-tools.txt"
-  echo "$want" > "$ROOT/.tools/venv/.stamp"
+if [ "$(cat "$TOOLS/venv/.stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing Python tools into $TOOLS/venv"
+  rm -rf "$TOOLS/venv"
+  python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-tools.txt"
+  echo "$want" > "$TOOLS/venv/.stamp"
 fi
 
 want=$(stamp "$ROOT/cdk/package-lock.json")
