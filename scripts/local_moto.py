@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Creates the dev session bus, the session consumer queue and the consumer rule (its pattern
 taken from the synthesized dev template), the forward state table (its key schema and TTL from
-the template) and the session token secret (the local-only value the fixture's token is signed
-with) in a running moto server, for local runs:
+the template), the session token secret (the local-only value the fixture's token is signed
+with) and the redaction key secret in a running moto server, for local runs:
 
     moto_server -H 127.0.0.1 -p 5000 &
     python3 scripts/local_moto.py http://127.0.0.1:5000 [cdk/cdk.out]
@@ -21,6 +21,8 @@ RULE = "eventfabric-dev-session-consumer"
 TABLE = "eventfabric-dev-forward-state"
 SECRET = "eventfabric-dev-session-token-secret"
 LOCAL_SECRET = "eventfabric-local-only-session-secret-0001"
+REDACTION_SECRET = "eventfabric-dev-redaction-key"
+LOCAL_REDACTION_SECRET = "eventfabric-local-only-redaction-key-0001"
 
 
 def state_table(outdir: pathlib.Path) -> dict:
@@ -59,7 +61,9 @@ def main() -> None:
         BillingMode="PAY_PER_REQUEST",
     )
     dynamodb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification=table["TimeToLiveSpecification"])
-    session.client("secretsmanager", endpoint_url=endpoint).create_secret(Name=SECRET, SecretString=LOCAL_SECRET)
+    secrets = session.client("secretsmanager", endpoint_url=endpoint)
+    secrets.create_secret(Name=SECRET, SecretString=LOCAL_SECRET)
+    secrets.create_secret(Name=REDACTION_SECRET, SecretString=LOCAL_REDACTION_SECRET)
     print(url)
 
 

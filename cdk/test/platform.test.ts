@@ -88,6 +88,8 @@ describe('forward function: auth, quota and idempotency state', () => {
     const fn = Object.values(dev.stateless.findResources('AWS::Lambda::Function'))[0];
     const vars = fn.Properties.Environment.Variables;
     assert.deepEqual(Object.keys(vars.SESSION_SECRET_ARN), ['Fn::ImportValue']);
+    assert.deepEqual(Object.keys(vars.REDACTION_SECRET_ARN), ['Fn::ImportValue']);
+    assert.notDeepEqual(vars.REDACTION_SECRET_ARN, vars.SESSION_SECRET_ARN, 'signing and hashing keys are separate');
     assert.equal(vars.QUOTA_EVENTS_PER_MINUTE, '600');
     assert.ok(!JSON.stringify(vars).match(/SECRET(?!_ARN)/), 'only the ARN of the secret is passed');
   });
@@ -102,13 +104,18 @@ describe('forward function: auth, quota and idempotency state', () => {
     });
   });
 
-  test('may write items of the state table only, read the secret, and use the key only through them', () => {
+  test('may write items of the state table only, read its two secrets, and use the key only through them', () => {
     const all = statements(dev.stateless, 'AWS::IAM::Policy');
     const byAction = (action: string) => all.filter((s) => ([] as string[]).concat(s.Action as string).includes(action));
     const dynamo = all.flatMap((s) => ([] as string[]).concat(s.Action as string)).filter((a) => a.startsWith('dynamodb:'));
     assert.deepEqual(dynamo.sort(), ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     assert.match(JSON.stringify(byAction('dynamodb:PutItem')[0].Resource), /ForwardState/);
-    assert.match(JSON.stringify(byAction('secretsmanager:GetSecretValue')[0].Resource), /SessionTokenSecret/);
+    const secretReads = byAction('secretsmanager:GetSecretValue');
+    assert.equal(secretReads.length, 1);
+    const readable = JSON.stringify(secretReads[0].Resource);
+    assert.match(readable, /SessionTokenSecret/);
+    assert.match(readable, /RedactionKeySecret/);
+    assert.equal((secretReads[0].Resource as unknown[]).length, 2, 'these two secrets only');
     const kms = byAction('kms:Decrypt');
     assert.equal(kms.length, 1);
     assert.ok(JSON.stringify(kms[0].Condition).includes('kms:ViaService'), 'key use not restricted to the services');

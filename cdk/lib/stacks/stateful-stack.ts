@@ -41,6 +41,8 @@ export class StatefulStack extends Stack {
    * Secrets Manager at deploy time: its value is never in a template or an environment variable.
    */
   readonly sessionSecret: secretsmanager.Secret;
+  /** The key material of `hash` redaction: stable for as long as hashed values must join. */
+  readonly redactionSecret: secretsmanager.Secret;
   /** Short-lived per-session state of the forward API: quota windows and idempotency keys. */
   readonly forwardState: dynamodb.Table;
   /** Parquet archive of the analytics bus; absent when no topic is forwarded there. */
@@ -145,8 +147,24 @@ export class StatefulStack extends Stack {
     Validations.of(this.sessionSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'The key is shared with the session issuer, which signs with it; rotating only this side would log out every ' +
-        'live session. Rotation needs both sides to accept the previous key for one token lifetime (a documented follow-up).',
+        'Rotation is safe but not yet scheduled: the forward function accepts the current and the previous value and ' +
+        're-reads the secret when a token carries a new one, so `put-secret-value` (README runbook) logs nobody out. ' +
+        'A scheduled rotation function needs the session issuer (outside this repo) to re-read the secret too.',
+    });
+
+    this.redactionSecret = new secretsmanager.Secret(this, 'RedactionKeySecret', {
+      secretName: name('redaction-key'),
+      description: 'Key material of the hmac-sha256 redaction of high-PII fields (HKDF input); never rotated',
+      encryptionKey: this.key,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      removalPolicy: config.removalPolicy,
+    });
+    Validations.of(this.redactionSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Hashed fields must stay joinable across the archive: a new key would hash every value differently from the ' +
+        'day of the rotation on. It is read only by the forward function, never leaves it, and is separate from the ' +
+        'token signing key so that one can rotate.',
     });
 
     this.forwardState = new dynamodb.Table(this, 'ForwardState', {

@@ -49,6 +49,7 @@ export class StatelessStack extends Stack {
         ...(usesAnalytics ? { ANALYTICS_BUS_NAME: stateful.analyticsBus.eventBusName } : {}),
         // The ARN only: the function reads the value from Secrets Manager at start-up.
         SESSION_SECRET_ARN: stateful.sessionSecret.secretArn,
+        REDACTION_SECRET_ARN: stateful.redactionSecret.secretArn,
         STATE_TABLE_NAME: stateful.forwardState.tableName,
         QUOTA_EVENTS_PER_MINUTE: String(config.forwardFunction.quotaEventsPerMinute),
         // A claim left pending by an invocation that died is taken over once this has passed.
@@ -63,15 +64,15 @@ export class StatelessStack extends Stack {
     if (usesAnalytics) {
       stateful.analyticsBus.grantPutEventsTo(this.forwardFunction.function);
     }
-    // The signing secret and the item writes the quota and idempotency need, on their ARNs;
+    // The two secrets and the item writes the quota and idempotency need, on their ARNs;
     // the platform key only through those two services. Written on the role: the grant helpers
     // would put this role into the key policy of the stateful stack, a dependency cycle.
     const fn = this.forwardFunction.function;
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        sid: 'ReadSessionSecret',
+        sid: 'ReadSessionAndRedactionSecrets',
         actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-        resources: [stateful.sessionSecret.secretArn],
+        resources: [stateful.sessionSecret.secretArn, stateful.redactionSecret.secretArn],
       }),
     );
     fn.addToRolePolicy(

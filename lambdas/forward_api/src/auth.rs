@@ -1,10 +1,14 @@
 //! Session tokens: an HS256 JWT in `Authorization: Bearer <token>`, signed by whoever opens the
-//! browser session, with the same secret this function reads from Secrets Manager at start-up.
+//! browser session, with the same secret this function reads from Secrets Manager. A token
+//! signed with the secret's current or previous value passes, so rotating the secret does not
+//! log out sessions whose tokens were signed just before (`keys.rs` re-reads the secret when a
+//! token is signed with a key it does not hold yet).
 //!
 //! Claims: `sub` = the session id the token was issued for, `aud` = [`AUDIENCE`], `exp` (seconds
 //! since the epoch). A missing, malformed, wrongly signed, expired or wrong-audience token
 //! answers 401; a valid token for another session than the body's `client.sessionId` answers 403.
 
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -26,20 +30,38 @@ pub struct SessionClaims {
     pub exp: i64,
 }
 
-/// Checks session tokens against one HMAC key (the signing secret's bytes).
+/// Checks session tokens against the signing secret's current value and, during a rotation, its
+/// previous one.
 pub struct TokenVerifier {
-    key: DecodingKey,
+    /// Current first.
+    keys: Vec<DecodingKey>,
     validation: Validation,
 }
 
+/// Refuses keys shorter than 32 bytes: HS256 with a short key is brute-forceable.
+fn check_length(secret: &[u8], which: &str) -> Result<(), String> {
+    if secret.len() < 32 {
+        return Err(format!(
+            "the session token secret's {which} value is {} bytes; at least 32 are required",
+            secret.len()
+        ));
+    }
+    Ok(())
+}
+
 impl TokenVerifier {
-    /// Refuses keys shorter than 32 bytes: HS256 with a short key is brute-forceable.
+    /// One key: the secret's current value.
     pub fn new(secret: &[u8]) -> Result<Self, String> {
-        if secret.len() < 32 {
-            return Err(format!(
-                "the session token secret is {} bytes; at least 32 are required",
-                secret.len()
-            ));
+        Self::with_previous(secret, None)
+    }
+
+    /// The current value and, when the secret has one, its previous value.
+    pub fn with_previous(current: &[u8], previous: Option<&[u8]>) -> Result<Self, String> {
+        check_length(current, "current")?;
+        let mut keys = vec![DecodingKey::from_secret(current)];
+        if let Some(previous) = previous {
+            check_length(previous, "previous")?;
+            keys.push(DecodingKey::from_secret(previous));
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[AUDIENCE]);
@@ -47,9 +69,30 @@ impl TokenVerifier {
         // Expiry is checked against the request's clock in `verify`, so the logic stays
         // testable with a fixed time.
         validation.validate_exp = false;
-        Ok(Self {
-            key: DecodingKey::from_secret(secret),
-            validation,
+        Ok(Self { keys, validation })
+    }
+
+    /// The token's claims under the first key whose signature matches; the current key's error
+    /// when none does.
+    fn decode(&self, token: &str) -> Result<SessionClaims, jsonwebtoken::errors::Error> {
+        let mut first_error = None;
+        for key in &self.keys {
+            match jsonwebtoken::decode::<SessionClaims>(token, key, &self.validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) if *e.kind() == ErrorKind::InvalidSignature => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(first_error.unwrap_or_else(|| ErrorKind::InvalidSignature.into()))
+    }
+
+    /// Whether the header's bearer token is well formed but signed with none of the keys held:
+    /// the one case where reading the secret again can help (it was rotated since).
+    pub fn signed_by_unknown_key(&self, authorization: Option<&str>) -> bool {
+        bearer(authorization).is_ok_and(|token| {
+            matches!(self.decode(token), Err(e) if *e.kind() == ErrorKind::InvalidSignature)
         })
     }
 
@@ -59,25 +102,28 @@ impl TokenVerifier {
         authorization: Option<&str>,
         now_ms: i64,
     ) -> Result<SessionClaims, RequestError> {
-        let header = authorization.ok_or_else(|| {
-            unauthorized("an Authorization: Bearer <session token> header is required")
-        })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                unauthorized("the Authorization header must be 'Bearer <session token>'")
-            })?;
-        let claims = jsonwebtoken::decode::<SessionClaims>(token, &self.key, &self.validation)
-            .map_err(|e| unauthorized(format!("invalid session token: {e}")))?
-            .claims;
+        let token = bearer(authorization)?;
+        let claims = self
+            .decode(token)
+            .map_err(|e| unauthorized(format!("invalid session token: {e}")))?;
         if claims.exp + LEEWAY_SECONDS < now_ms.div_euclid(1000) {
             return Err(unauthorized("the session token has expired"));
         }
         Ok(claims)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, or a 401.
+fn bearer(authorization: Option<&str>) -> Result<&str, RequestError> {
+    let header = authorization.ok_or_else(|| {
+        unauthorized("an Authorization: Bearer <session token> header is required")
+    })?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <session token>'"))
 }
 
 /// 403 unless the token was issued for the session the body speaks for.
@@ -206,5 +252,46 @@ mod tests {
     #[test]
     fn refuses_short_secrets() {
         assert!(TokenVerifier::new(b"short").is_err());
+        let err = TokenVerifier::with_previous(SECRET, Some(b"short"))
+            .err()
+            .unwrap();
+        assert!(err.contains("previous value is 5 bytes"), "{err}");
+    }
+
+    const NEXT: &[u8] = b"fedcba9876543210fedcba9876543210";
+
+    #[test]
+    fn during_a_rotation_tokens_of_the_current_and_the_previous_value_pass() {
+        let rotated = TokenVerifier::with_previous(NEXT, Some(SECRET)).unwrap();
+        for secret in [SECRET, NEXT] {
+            let token = format!("Bearer {}", mint(secret, "sess-1", NOW_S + 600).unwrap());
+            assert_eq!(status(rotated.verify(Some(&token), NOW_MS)), 200);
+            assert!(!rotated.signed_by_unknown_key(Some(&token)));
+        }
+        // The value before the previous one no longer passes.
+        let older = b"0000000000111111111122222222223333";
+        let token = format!("Bearer {}", mint(older, "sess-1", NOW_S + 600).unwrap());
+        let err = rotated.verify(Some(&token), NOW_MS).unwrap_err();
+        assert_eq!(err.status, 401);
+        assert!(err.message.contains("InvalidSignature"), "{err}");
+        assert!(rotated.signed_by_unknown_key(Some(&token)));
+    }
+
+    #[test]
+    fn only_a_well_formed_token_with_a_foreign_signature_asks_for_fresh_keys() {
+        let v = verifier();
+        // Signed with a key not held yet (the secret was rotated since start-up).
+        let next = format!("Bearer {}", mint(NEXT, "sess-1", NOW_S + 600).unwrap());
+        assert!(v.signed_by_unknown_key(Some(&next)));
+        // Everything else fails or passes on its own; fresh keys would not change that.
+        let expired = format!("Bearer {}", mint(SECRET, "sess-1", NOW_S - 600).unwrap());
+        for header in [
+            None,
+            Some("Basic abc"),
+            Some("Bearer not-a-jwt"),
+            Some(expired.as_str()),
+        ] {
+            assert!(!v.signed_by_unknown_key(header), "{header:?}");
+        }
     }
 }

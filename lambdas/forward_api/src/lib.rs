@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod forward;
+pub mod keys;
 pub mod metrics;
 pub mod redact;
 pub mod request;
@@ -22,6 +23,7 @@ use serde::Serialize;
 
 pub use auth::TokenVerifier;
 pub use forward::{ForwardConfig, ForwardOutcome, Forwarder, RejectReason, Rejection};
+pub use keys::{KeyRing, KeySource, MemoryKeys, SecretsManagerKeys, SigningKeys};
 pub use redact::{RedactionPlan, Redactor};
 pub use request::RequestError;
 pub use state::{DynamoState, MemoryState, SessionState};
@@ -33,6 +35,25 @@ struct ErrorBody<'a> {
     message: &'a str,
 }
 
+/// [`handle`] with the verifier of a [`KeyRing`]: what the deployed function runs, so a token
+/// signed with a value of the secret rotated in since start-up is checked against it.
+pub async fn handle_with_keys<S: EventSink, St: SessionState, K: KeySource>(
+    forwarder: &Forwarder<S, St>,
+    keys: &KeyRing<K>,
+    request: &ApiGatewayV2httpRequest,
+    now_ms: i64,
+) -> ApiGatewayV2httpResponse {
+    let verifier = keys.verifier_for(authorization(request), now_ms).await;
+    handle(forwarder, &verifier, request, now_ms).await
+}
+
+fn authorization(request: &ApiGatewayV2httpRequest) -> Option<&str> {
+    request
+        .headers
+        .get(aws_lambda_events::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
 /// Answers one HTTP API request: 202 with per-event results, or 4xx for the whole request.
 pub async fn handle<S: EventSink, St: SessionState>(
     forwarder: &Forwarder<S, St>,
@@ -42,11 +63,7 @@ pub async fn handle<S: EventSink, St: SessionState>(
 ) -> ApiGatewayV2httpResponse {
     let request_id = request.request_context.request_id.as_deref().unwrap_or("-");
     let limits = forwarder.config().request;
-    let authorization = request
-        .headers
-        .get(aws_lambda_events::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let claims = match verifier.verify(authorization, now_ms) {
+    let claims = match verifier.verify(authorization(request), now_ms) {
         Ok(claims) => claims,
         Err(e) => return refuse(request_id, &e, None),
     };

@@ -3,8 +3,12 @@
 //! Environment:
 //! - `SESSION_BUS_NAME` (required), `ANALYTICS_BUS_NAME` (optional): the buses.
 //! - `SESSION_SECRET_ARN` (required): the Secrets Manager secret whose string is the session
-//!   token signing key (≥ 32 bytes); the redaction hashing key is derived from it. Read once at
-//!   start-up, never from the template or the environment itself.
+//!   token signing key (≥ 32 bytes). Its current and previous values are read at start-up, and
+//!   again when a token is signed with a value rotated in since (`keys.rs`).
+//! - `REDACTION_SECRET_ARN` (required): the secret the redaction hashing key is derived from,
+//!   read once at start-up. Separate from the signing key so that rotating that one does not
+//!   change every hashed value.
+//!   Neither value is ever in the template or the environment itself.
 //! - `STATE_TABLE_NAME` (required): the DynamoDB table of quota windows and idempotency keys.
 //! - `QUOTA_EVENTS_PER_MINUTE` (optional, default 600): events per session per minute.
 //! - `CLAIM_LEASE_SECONDS` (optional, default 30): how long an idempotency claim stays pending;
@@ -16,7 +20,9 @@
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use eventfabric_core::{EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_registry::Registry;
-use forward_api::{CompiledTopics, DynamoState, ForwardConfig, Forwarder, Redactor, TokenVerifier};
+use forward_api::{
+    CompiledTopics, DynamoState, ForwardConfig, Forwarder, KeyRing, Redactor, SecretsManagerKeys,
+};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 /// mimalloc: a request allocates a few dozen small buffers, and glibc's malloc, free and
@@ -49,6 +55,7 @@ async fn main() -> Result<(), Error> {
         .ok()
         .filter(|s| !s.is_empty());
     let secret_arn = required("SESSION_SECRET_ARN")?;
+    let redaction_secret_arn = required("REDACTION_SECRET_ARN")?;
     let table = required("STATE_TABLE_NAME")?;
     let mut config = ForwardConfig::with_buses(session_bus, analytics_bus);
     if let Ok(quota) = std::env::var("QUOTA_EVENTS_PER_MINUTE") {
@@ -73,11 +80,15 @@ async fn main() -> Result<(), Error> {
     let topics = CompiledTopics::compile(&registry)?;
 
     let aws = aws_config::load_from_env().await;
-    let secret =
-        forward_api::read_secret(&aws_sdk_secretsmanager::Client::new(&aws), &secret_arn).await?;
-    let verifier = TokenVerifier::new(secret.as_bytes())?;
-    let redactor = Redactor::from_secret(secret.as_bytes());
-    drop(secret);
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let redaction_secret = forward_api::read_secret(&secrets, &redaction_secret_arn).await?;
+    let redactor = Redactor::from_secret(redaction_secret.as_bytes());
+    drop(redaction_secret);
+    let keys = KeyRing::load(
+        SecretsManagerKeys::new(secrets, secret_arn),
+        forward_api::now_ms(),
+    )
+    .await?;
 
     let sink = EventBridgeSink::new(
         EventBridgeApi::new(aws_sdk_eventbridge::Client::new(&aws)),
@@ -85,13 +96,17 @@ async fn main() -> Result<(), Error> {
     );
     let state = DynamoState::new(aws_sdk_dynamodb::Client::new(&aws), table);
     let forwarder = Forwarder::new(topics, sink, state, config).with_redactor(redactor);
-    let (forwarder, verifier) = (&forwarder, &verifier);
+    let (forwarder, keys) = (&forwarder, &keys);
 
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
-            let response =
-                forward_api::handle(forwarder, verifier, &event.payload, forward_api::now_ms())
-                    .await;
+            let response = forward_api::handle_with_keys(
+                forwarder,
+                keys,
+                &event.payload,
+                forward_api::now_ms(),
+            )
+            .await;
             // One EMF document per label set, on stdout (CloudWatch Logs extracts the metrics).
             if let Err(e) = metrics
                 .set_property("requestId", event.context.request_id.clone())

@@ -10,6 +10,7 @@
 //! | `RequestsRefused` | Count | `status` (401, 403, 400, 413, 429) |
 //! | `StateStoreErrors` | Count | — (alarmed; the log line names the operation) |
 //! | `PutEventsBatchFill` | Percent | — (recorded by `eventfabric_core`'s EventBridge sink) |
+//! | `SessionKeyReads` | Count | `outcome` (ok, error): the signing secret read again after start-up (`keys.rs`) |
 
 use metrics::{Unit, counter, describe_counter};
 
@@ -20,6 +21,7 @@ pub const FORWARD_FAILURES: &str = "ForwardFailures";
 pub const DROPPED_CLIENT_EVENTS: &str = "DroppedClientEvents";
 pub const REQUESTS_REFUSED: &str = "RequestsRefused";
 pub const STATE_STORE_ERRORS: &str = "StateStoreErrors";
+pub const SESSION_KEY_READS: &str = "SessionKeyReads";
 
 /// Units for the EMF documents; call once after installing the recorder.
 pub fn describe() {
@@ -43,6 +45,11 @@ pub fn describe() {
         STATE_STORE_ERRORS,
         Unit::Count,
         "quota/idempotency store failures"
+    );
+    describe_counter!(
+        SESSION_KEY_READS,
+        Unit::Count,
+        "signing secret reads after start-up, by outcome"
     );
     eventfabric_core::metrics::describe();
 }

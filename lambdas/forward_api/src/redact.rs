@@ -53,8 +53,9 @@ impl Redactor {
         Self { key: None }
     }
 
-    /// Derives the hashing key from the deployment secret (HKDF-SHA256 with its own label, so
-    /// the token-signing key itself never hashes anything).
+    /// Derives the hashing key from the deployment's redaction key secret (HKDF-SHA256 with its
+    /// own label). That secret is not the token-signing one, which may rotate: hashed values
+    /// must stay the same for as long as they are joined on.
     pub fn from_secret(secret: &[u8]) -> Self {
         let mut key = [0u8; 32];
         hkdf::Salt::new(hkdf::HKDF_SHA256, b"eventfabric")

@@ -7,7 +7,9 @@ use aws_lambda_events::encodings::Body;
 use base64::Engine;
 use common::{LOCAL_SECRET, NOW, config, fixture, forwarder, verifier};
 use eventfabric_core::MemorySink;
-use forward_api::{ForwardConfig, Forwarder, MemoryState, Redactor, handle};
+use forward_api::{
+    ForwardConfig, Forwarder, KeyRing, MemoryKeys, MemoryState, Redactor, handle, handle_with_keys,
+};
 use serde_json::{Value, json};
 
 fn forwarder_with(sink: MemorySink) -> Forwarder<MemorySink, MemoryState> {
@@ -250,6 +252,34 @@ async fn requests_without_a_valid_session_token_get_401() {
             .contains("expired")
     );
     assert!(forwarder.sink().published().is_empty());
+}
+
+#[tokio::test]
+async fn a_token_signed_after_a_rotation_of_the_secret_passes_without_a_restart() {
+    let forwarder = forwarder_with(MemorySink::new());
+    let keys = KeyRing::load(MemoryKeys::new(LOCAL_SECRET), NOW)
+        .await
+        .unwrap();
+    let next = b"eventfabric-local-only-session-secret-0002";
+    keys.source().rotate(next);
+    let token = forward_api::auth::mint(next, "sess-123", NOW / 1000 + 600).unwrap();
+    let status = |request: ApiGatewayV2httpRequest, at: i64| {
+        let (forwarder, keys) = (&forwarder, &keys);
+        async move {
+            handle_with_keys(forwarder, keys, &request, at)
+                .await
+                .status_code
+        }
+    };
+    // Within a minute of the last read the held keys are kept, so the new key is unknown.
+    assert_eq!(status(with_token(&token), NOW + 1_000).await, 401);
+    assert_eq!(keys.source().reads(), 1);
+    // After it, the first token of the new key reads the secret again and passes.
+    assert_eq!(status(with_token(&token), NOW + 61_000).await, 202);
+    assert_eq!(keys.source().reads(), 2);
+    // Tokens signed just before the rotation still pass (the previous value).
+    assert_eq!(status(fixture(), NOW + 62_000).await, 202);
+    assert_eq!(keys.source().reads(), 2);
 }
 
 #[tokio::test]

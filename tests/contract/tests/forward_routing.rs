@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
@@ -21,7 +22,8 @@ use aws_sdk_sqs::config::Credentials;
 use eventfabric_core::{EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_registry::Registry;
 use forward_api::{
-    CompiledTopics, DynamoState, ForwardConfig, Forwarder, Redactor, TokenVerifier, handle,
+    CompiledTopics, DynamoState, ForwardConfig, Forwarder, KeyRing, Redactor, SecretsManagerKeys,
+    TokenVerifier, handle,
 };
 use serde_json::{Value, json};
 
@@ -36,6 +38,8 @@ const STATE_TABLE: &str = "eventfabric-dev-forward-state";
 const SECRET_NAME: &str = "eventfabric-dev-session-token-secret";
 /// The local-only secret the fixture's token was signed with.
 const LOCAL_SECRET: &str = "eventfabric-local-only-session-secret-0001";
+const REDACTION_SECRET_NAME: &str = "eventfabric-dev-redaction-key";
+const LOCAL_REDACTION_SECRET: &str = "eventfabric-local-only-redaction-key-0001";
 
 /// A moto server on a free loopback port, stopped when dropped.
 struct Moto {
@@ -256,6 +260,13 @@ async fn emulate() -> Emulated {
         .send()
         .await
         .unwrap();
+    secrets
+        .create_secret()
+        .name(REDACTION_SECRET_NAME)
+        .secret_string(LOCAL_REDACTION_SECRET)
+        .send()
+        .await
+        .unwrap();
 
     events.create_event_bus().name(BUS).send().await.unwrap();
     events
@@ -353,15 +364,21 @@ async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, expected: usize) -> Vec<Val
 
 type EmulatedForwarder = Forwarder<EventBridgeSink<EventBridgeApi>, DynamoState>;
 
-/// The forward function as `main.rs` wires it, on the emulator: secret from Secrets Manager,
+/// The forward function as `main.rs` wires it, on the emulator: secrets from Secrets Manager,
 /// state in DynamoDB, events to `bus`.
 async fn forwarder(
     env: &Emulated,
     bus: &str,
     retry: RetryPolicy,
     quota: u32,
-) -> (EmulatedForwarder, TokenVerifier) {
-    let secret = forward_api::read_secret(&env.secrets, SECRET_NAME)
+) -> (EmulatedForwarder, Arc<TokenVerifier>) {
+    let keys = KeyRing::load(
+        SecretsManagerKeys::new(env.secrets.clone(), SECRET_NAME),
+        FIXTURE_NOW,
+    )
+    .await
+    .unwrap();
+    let redaction = forward_api::read_secret(&env.secrets, REDACTION_SECRET_NAME)
         .await
         .unwrap();
     let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
@@ -374,8 +391,42 @@ async fn forwarder(
         DynamoState::new(env.dynamodb.clone(), STATE_TABLE),
         config,
     )
-    .with_redactor(Redactor::from_secret(secret.as_bytes()));
-    (forwarder, TokenVerifier::new(secret.as_bytes()).unwrap())
+    .with_redactor(Redactor::from_secret(redaction.as_bytes()));
+    (forwarder, keys.verifier_for(None, FIXTURE_NOW).await)
+}
+
+#[tokio::test]
+async fn the_signing_keys_follow_a_rotation_in_secrets_manager() {
+    let env = emulate().await;
+    let keys = KeyRing::load(
+        SecretsManagerKeys::new(env.secrets.clone(), SECRET_NAME),
+        FIXTURE_NOW,
+    )
+    .await
+    .expect("a secret never rotated has no previous value, which is fine");
+    let next = "eventfabric-local-only-session-secret-0002";
+    // What a rotation leaves behind: the new value AWSCURRENT, the old one AWSPREVIOUS.
+    env.secrets
+        .put_secret_value()
+        .secret_id(SECRET_NAME)
+        .secret_string(next)
+        .send()
+        .await
+        .unwrap();
+    let bearer = |secret: &str| {
+        let token =
+            forward_api::auth::mint(secret.as_bytes(), "sess-123", FIXTURE_NOW / 1000 + 600)
+                .unwrap();
+        format!("Bearer {token}")
+    };
+    let later = FIXTURE_NOW + 61_000;
+    let verifier = keys.verifier_for(Some(&bearer(next)), later).await;
+    for secret in [next, LOCAL_SECRET] {
+        assert!(
+            verifier.verify(Some(&bearer(secret)), later).is_ok(),
+            "a token signed with {secret} must pass after the rotation"
+        );
+    }
 }
 
 fn answer(response: &aws_lambda_events::apigw::ApiGatewayV2httpResponse) -> Value {

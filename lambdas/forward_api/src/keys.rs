@@ -1,0 +1,319 @@
+//! The session token signing keys, kept current across a rotation of their secret.
+//!
+//! At start-up the function reads the secret's current value and, if it has one, its previous
+//! value (Secrets Manager's `AWSCURRENT` and `AWSPREVIOUS` stages). After a rotation the issuer
+//! signs with a value this container has not read yet: a token whose signature matches neither
+//! held key makes the ring read the secret again, at most once per [`KeyRing::MIN_REFRESH_MS`],
+//! so a flood of forged tokens cannot turn into a flood of Secrets Manager calls. If the read
+//! fails the held keys stay in use (the request gets its 401) and the failure is logged and
+//! counted.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::auth::TokenVerifier;
+
+/// The secret's values: current, and previous while a rotation is recent.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeys {
+    pub current: Vec<u8>,
+    pub previous: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKeys { .. }") // never the values
+    }
+}
+
+/// Where the signing keys are read from.
+pub trait KeySource: Send + Sync {
+    fn read(&self) -> impl Future<Output = Result<SigningKeys, String>> + Send;
+}
+
+/// The keys in a Secrets Manager secret (its `AWSCURRENT` and `AWSPREVIOUS` stages).
+pub struct SecretsManagerKeys {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerKeys {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            secret_id: secret_id.into(),
+        }
+    }
+
+    async fn stage(&self, stage: &str) -> Result<Option<Vec<u8>>, String> {
+        use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+        match self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_stage(stage)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .secret_string
+                .map(|s| Some(s.into_bytes()))
+                .ok_or_else(|| format!("the secret {} has no string value", self.secret_id)),
+            // A secret never rotated has no previous value.
+            Err(e)
+                if stage == "AWSPREVIOUS"
+                    && matches!(
+                        e.as_service_error(),
+                        Some(GetSecretValueError::ResourceNotFoundException(_))
+                    ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(format!(
+                "cannot read the secret {} ({stage}): {}",
+                self.secret_id,
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            )),
+        }
+    }
+}
+
+impl KeySource for SecretsManagerKeys {
+    async fn read(&self) -> Result<SigningKeys, String> {
+        let (current, previous) = tokio::join!(self.stage("AWSCURRENT"), self.stage("AWSPREVIOUS"));
+        let current = current?
+            .ok_or_else(|| format!("the secret {} has no current value", self.secret_id))?;
+        Ok(SigningKeys {
+            current,
+            previous: previous?,
+        })
+    }
+}
+
+/// Keys in memory, changeable: tests and local runs.
+#[derive(Default)]
+pub struct MemoryKeys {
+    keys: Mutex<Option<SigningKeys>>,
+    reads: AtomicI64,
+}
+
+impl MemoryKeys {
+    pub fn new(current: &[u8]) -> Self {
+        let keys = Self::default();
+        keys.set(current, None);
+        keys
+    }
+
+    /// What a rotation does: a new current value, the old one becomes previous.
+    pub fn rotate(&self, next: &[u8]) {
+        let mut keys = self.keys.lock().unwrap();
+        let old = keys.take().map(|k| k.current);
+        *keys = Some(SigningKeys {
+            current: next.to_vec(),
+            previous: old,
+        });
+    }
+
+    pub fn set(&self, current: &[u8], previous: Option<&[u8]>) {
+        *self.keys.lock().unwrap() = Some(SigningKeys {
+            current: current.to_vec(),
+            previous: previous.map(<[u8]>::to_vec),
+        });
+    }
+
+    /// Makes reads fail (`None`), as an unreachable Secrets Manager would.
+    pub fn break_reads(&self) {
+        *self.keys.lock().unwrap() = None;
+    }
+
+    pub fn reads(&self) -> i64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+}
+
+impl KeySource for MemoryKeys {
+    async fn read(&self) -> Result<SigningKeys, String> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.keys
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| "the secret cannot be read".to_owned())
+    }
+}
+
+/// The verifier built from the keys last read, and when they were read.
+pub struct KeyRing<K: KeySource> {
+    source: K,
+    verifier: RwLock<Arc<TokenVerifier>>,
+    last_read_ms: AtomicI64,
+}
+
+impl<K: KeySource> KeyRing<K> {
+    /// Keys are read again at most this often (one minute).
+    pub const MIN_REFRESH_MS: i64 = 60_000;
+
+    /// Reads the keys; fails when they cannot be read or are too short (start-up must not
+    /// go on without them).
+    pub async fn load(source: K, now_ms: i64) -> Result<Self, String> {
+        let verifier = Self::build(source.read().await?)?;
+        Ok(Self {
+            source,
+            verifier: RwLock::new(Arc::new(verifier)),
+            last_read_ms: AtomicI64::new(now_ms),
+        })
+    }
+
+    fn build(keys: SigningKeys) -> Result<TokenVerifier, String> {
+        TokenVerifier::with_previous(&keys.current, keys.previous.as_deref())
+    }
+
+    pub fn source(&self) -> &K {
+        &self.source
+    }
+
+    /// The verifier for a request: the held one, unless the request's token is signed with a
+    /// key it does not hold and the keys were last read over a minute ago; then the keys are
+    /// read again first.
+    pub async fn verifier_for(
+        &self,
+        authorization: Option<&str>,
+        now_ms: i64,
+    ) -> Arc<TokenVerifier> {
+        let held = self.verifier.read().unwrap().clone();
+        if !held.signed_by_unknown_key(authorization) {
+            return held;
+        }
+        let last = self.last_read_ms.load(Ordering::Relaxed);
+        if now_ms - last < Self::MIN_REFRESH_MS
+            || self
+                .last_read_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return held;
+        }
+        match self.source.read().await.and_then(Self::build) {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                *self.verifier.write().unwrap() = fresh.clone();
+                metrics::counter!(crate::metrics::SESSION_KEY_READS, "outcome" => "ok")
+                    .increment(1);
+                tracing::info!(
+                    "session token keys read again: a token was signed with a key not held"
+                );
+                fresh
+            }
+            Err(error) => {
+                metrics::counter!(crate::metrics::SESSION_KEY_READS, "outcome" => "error")
+                    .increment(1);
+                tracing::warn!(%error, "cannot read the session token keys again; keeping the held ones");
+                held
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::mint;
+
+    const FIRST: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const SECOND: &[u8] = b"fedcba9876543210fedcba9876543210";
+    const THIRD: &[u8] = b"ffffffffffffffff0000000000000000";
+    const NOW: i64 = 1_767_225_600_000;
+
+    fn bearer(secret: &[u8]) -> String {
+        format!("Bearer {}", mint(secret, "s", NOW / 1000 + 600).unwrap())
+    }
+
+    fn passes(verifier: &TokenVerifier, secret: &[u8]) -> bool {
+        verifier.verify(Some(&bearer(secret)), NOW).is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_rotation_after_start_up_is_picked_up_by_the_first_token_of_the_new_key() {
+        let ring = KeyRing::load(MemoryKeys::new(FIRST), NOW).await.unwrap();
+        ring.source().rotate(SECOND);
+        // Tokens of the held key need no read.
+        let v = ring.verifier_for(Some(&bearer(FIRST)), NOW + 120_000).await;
+        assert!(passes(&v, FIRST));
+        assert_eq!(ring.source().reads(), 1);
+        // The first token of the new key reads the secret again; both keys then pass.
+        let v = ring
+            .verifier_for(Some(&bearer(SECOND)), NOW + 120_000)
+            .await;
+        assert!(passes(&v, SECOND) && passes(&v, FIRST));
+        assert_eq!(ring.source().reads(), 2);
+    }
+
+    #[tokio::test]
+    async fn foreign_signatures_read_the_secret_at_most_once_a_minute() {
+        let ring = KeyRing::load(MemoryKeys::new(FIRST), NOW).await.unwrap();
+        let forged = bearer(THIRD);
+        // Within a minute of start-up: no read.
+        ring.verifier_for(Some(&forged), NOW + 59_000).await;
+        assert_eq!(ring.source().reads(), 1);
+        for t in [61_000, 62_000, 100_000] {
+            let v = ring.verifier_for(Some(&forged), NOW + t).await;
+            assert!(!passes(&v, THIRD));
+        }
+        assert_eq!(
+            ring.source().reads(),
+            2,
+            "one read in the minute after 61 s"
+        );
+        ring.verifier_for(Some(&forged), NOW + 122_000).await;
+        assert_eq!(ring.source().reads(), 3);
+        // Missing or malformed headers never read.
+        ring.verifier_for(None, NOW + 500_000).await;
+        ring.verifier_for(Some("Bearer x"), NOW + 500_000).await;
+        assert_eq!(ring.source().reads(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_keeps_the_held_keys() {
+        let ring = KeyRing::load(MemoryKeys::new(FIRST), NOW).await.unwrap();
+        ring.source().break_reads();
+        let v = ring
+            .verifier_for(Some(&bearer(SECOND)), NOW + 120_000)
+            .await;
+        assert!(passes(&v, FIRST) && !passes(&v, SECOND));
+        assert_eq!(ring.source().reads(), 2);
+        // Once the secret is readable again (and a minute has passed), the new key is picked up.
+        ring.source().set(SECOND, Some(FIRST));
+        let v = ring
+            .verifier_for(Some(&bearer(SECOND)), NOW + 181_000)
+            .await;
+        assert!(passes(&v, SECOND));
+    }
+
+    #[tokio::test]
+    async fn start_up_fails_without_readable_or_long_enough_keys() {
+        let broken = MemoryKeys::default();
+        assert_eq!(
+            KeyRing::load(broken, NOW).await.err().unwrap(),
+            "the secret cannot be read"
+        );
+        let short = MemoryKeys::new(b"short");
+        assert!(
+            KeyRing::load(short, NOW)
+                .await
+                .err()
+                .unwrap()
+                .contains("at least 32")
+        );
+        assert_eq!(
+            format!(
+                "{:?}",
+                SigningKeys {
+                    current: FIRST.to_vec(),
+                    previous: None
+                }
+            ),
+            "SigningKeys { .. }"
+        );
+    }
+}
