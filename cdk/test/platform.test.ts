@@ -13,6 +13,7 @@ import { envConfig } from '../lib/config';
 import { EventFabricStage } from '../lib/stage';
 import { BusRuleToQueue } from '../lib/constructs/bus-rule-to-queue';
 import { ConsumerInbox } from '../lib/constructs/consumer-inbox';
+import { FUNCTION_BINARIES, registerBinary } from '../lib/constructs/rust-build';
 import { archivedTopics, forwardedTopics, interfacePattern, loadRegistry } from '../lib/registry';
 
 const cdkContext = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')).context;
@@ -35,6 +36,19 @@ function statements(template: Template, type: string): Array<Record<string, unkn
   return Object.values(template.findResources(type)).flatMap(
     (r) => (r.Properties.PolicyDocument?.Statement ?? []) as Array<Record<string, unknown>>,
   );
+}
+
+/** The statements of the IAM policies attached to the role whose logical id starts with `rolePrefix`. */
+function roleStatements(template: Template, rolePrefix: string): Array<Record<string, unknown>> {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"Ref":"${rolePrefix}`))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>);
+}
+
+function functionNamed(template: Template, name: string): Record<string, any> {
+  const found = Object.values(template.findResources('AWS::Lambda::Function')).filter((f) => f.Properties.FunctionName === name);
+  assert.equal(found.length, 1, name);
+  return found[0];
 }
 
 describe('forward function', () => {
@@ -85,13 +99,42 @@ describe('forward function: auth, quota and idempotency state', () => {
     for (const secret of Object.values(secrets)) {
       assert.equal(secret.Properties.SecretString, undefined, 'a secret value is in the template');
     }
-    const fn = Object.values(dev.stateless.findResources('AWS::Lambda::Function'))[0];
+    const fn = functionNamed(dev.stateless, 'eventfabric-dev-forward-api');
     const vars = fn.Properties.Environment.Variables;
     assert.deepEqual(Object.keys(vars.SESSION_SECRET_ARN), ['Fn::ImportValue']);
     assert.deepEqual(Object.keys(vars.REDACTION_SECRET_ARN), ['Fn::ImportValue']);
     assert.notDeepEqual(vars.REDACTION_SECRET_ARN, vars.SESSION_SECRET_ARN, 'signing and hashing keys are separate');
     assert.equal(vars.QUOTA_EVENTS_PER_MINUTE, '600');
     assert.ok(!JSON.stringify(vars).match(/SECRET(?!_ARN)/), 'only the ARN of the secret is passed');
+  });
+
+  test('the signing secret rotates on a schedule, through a function that may touch that secret only', () => {
+    const fn = functionNamed(dev.stateless, 'eventfabric-dev-signing-secret-rotation');
+    assert.equal(fn.Properties.Runtime, 'provided.al2023');
+    const fnId = Object.entries(dev.stateless.findResources('AWS::Lambda::Function')).find(([, f]) => f === fn)![0];
+    dev.stateless.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+      SecretId: { 'Fn::ImportValue': Match.stringLikeRegexp('SessionTokenSecret') },
+      RotationLambdaARN: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      RotationRules: { ScheduleExpression: 'rate(30 days)' },
+      RotateImmediatelyOnUpdate: false,
+    });
+    dev.stateless.hasResourceProperties('AWS::Lambda::Permission', {
+      FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      Principal: 'secretsmanager.amazonaws.com',
+      SourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp('SessionTokenSecret') },
+    });
+    const rotation = roleStatements(dev.stateless, 'SigningSecretRotationRole');
+    const secretActions = rotation.filter((st) => JSON.stringify(st.Action).includes('secretsmanager:PutSecretValue'));
+    assert.equal(secretActions.length, 1);
+    assert.deepEqual(Object.keys(secretActions[0].Resource as object), ['Fn::ImportValue'], 'the signing secret only');
+    const anywhere = rotation.filter((st) => st.Resource === '*').flatMap((st) => ([] as string[]).concat(st.Action as string));
+    assert.deepEqual(anywhere.sort(), ['secretsmanager:GetRandomPassword', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+    dev.stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'eventfabric-dev-signing-secret-rotation-errors',
+      MetricName: 'Errors',
+      Namespace: 'AWS/Lambda',
+      AlarmActions: [Match.anyValue()],
+    });
   });
 
   test('the state table expires items by TTL and is encrypted with the platform key', () => {
@@ -105,7 +148,7 @@ describe('forward function: auth, quota and idempotency state', () => {
   });
 
   test('may write items of the state table only, read its two secrets, and use the key only through them', () => {
-    const all = statements(dev.stateless, 'AWS::IAM::Policy');
+    const all = roleStatements(dev.stateless, 'ForwardFunctionRole');
     const byAction = (action: string) => all.filter((s) => ([] as string[]).concat(s.Action as string).includes(action));
     const dynamo = all.flatMap((s) => ([] as string[]).concat(s.Action as string)).filter((a) => a.startsWith('dynamodb:'));
     assert.deepEqual(dynamo.sort(), ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
@@ -458,6 +501,15 @@ describe('stateful resources', () => {
       for (const r of Object.values(dev.stateful.findResources(type))) assert.equal(r.DeletionPolicy, 'Delete', type);
     }
     assert.equal(prod.stage.stateful.terminationProtection, true);
+  });
+});
+
+describe('function builds', () => {
+  test('every function binary the workspace build makes is deployed, and no other can be', () => {
+    const names = Object.values(dev.stateless.findResources('AWS::Lambda::Function')).map((f) => f.Properties.FunctionName).sort();
+    assert.deepEqual(names, ['eventfabric-dev-forward-api', 'eventfabric-dev-signing-secret-rotation']);
+    assert.deepEqual([...FUNCTION_BINARIES].sort(), ['forward-api', 'secret-rotation']);
+    assert.throws(() => registerBinary('typo-api'), /binary 'typo-api' is not in FUNCTION_BINARIES/);
   });
 });
 

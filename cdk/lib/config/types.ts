@@ -45,6 +45,11 @@ export interface EnvConfig {
     readonly quotaEventsPerMinute: number;
     /** Events refused because the bus did not take them, per 5 minutes, at which the alarm fires. */
     readonly forwardFailuresAlarmThreshold: number;
+    /**
+     * Days between rotations of the session token signing secret. Session tokens must live
+     * shorter than this: a token is valid for one rotation after the one it was signed under.
+     */
+    readonly signingSecretRotationDays: number;
   };
   /** The analytics bus's Parquet archive (Firehose → S3). */
   readonly analyticsArchive: {

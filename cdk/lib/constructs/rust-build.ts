@@ -4,15 +4,22 @@ import * as path from 'node:path';
 /** The cargo workspace root (this file is cdk/lib/constructs/rust-build.ts). */
 export const WORKSPACE_ROOT = path.resolve(__dirname, '..', '..', '..');
 
-const binaries = new Set<string>();
+/**
+ * Every cargo binary deployed as a function. All are built in the one workspace build, which
+ * runs when the first function's asset is bundled — before later functions are even defined,
+ * so the list is declared here rather than collected from the constructs.
+ */
+export const FUNCTION_BINARIES: readonly string[] = ['forward-api', 'secret-rotation'];
+
 let lambdaDir: string | undefined;
 
-/** Declares a binary to build; called when a function is defined, before any bundling. */
+/** Checks that a function's binary is one the workspace build produces. */
 export function registerBinary(binary: string): void {
-  if (lambdaDir !== undefined && !binaries.has(binary)) {
-    throw new Error(`binary '${binary}' was registered after the workspace build ran`);
+  if (!FUNCTION_BINARIES.includes(binary)) {
+    throw new Error(
+      `binary '${binary}' is not in FUNCTION_BINARIES (cdk/lib/constructs/rust-build.ts): add it there so the workspace build includes it`,
+    );
   }
-  binaries.add(binary);
 }
 
 function run(command: string, args: string[], what: string): string {
@@ -36,14 +43,14 @@ function run(command: string, args: string[], what: string): string {
 }
 
 /**
- * Builds every registered binary in ONE `cargo lambda build` (per-function builds would
+ * Builds every function binary in ONE `cargo lambda build` (per-function builds would
  * recompile the shared dependency tree), once per synth. Returns the directory holding
  * `<binary>/bootstrap`.
  */
 export function buildWorkspaceOnce(): string {
   if (lambdaDir === undefined) {
     const metadata = JSON.parse(run('cargo', ['metadata', '--no-deps', '--format-version', '1'], 'cargo metadata'));
-    const bins = [...binaries].sort().flatMap((b) => ['--bin', b]);
+    const bins = [...FUNCTION_BINARIES].sort().flatMap((b) => ['--bin', b]);
     // x86_64: the target whose std ships with this toolchain everywhere we build; see README.
     run('cargo', ['lambda', 'build', '--release', '--disable-optimizations', '--x86-64', ...bins], 'cargo lambda build');
     lambdaDir = path.join(metadata.target_directory as string, 'lambda');

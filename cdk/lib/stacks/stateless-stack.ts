@@ -6,6 +6,7 @@ import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { EnvConfig } from '../config';
 import { BusRuleToFirehose } from '../constructs/bus-rule-to-firehose';
@@ -27,6 +28,8 @@ export const METRICS_NAMESPACE = 'eventfabric';
 /** What can be replaced at will: functions, rules and APIs. */
 export class StatelessStack extends Stack {
   readonly forwardFunction: RustFunction;
+  /** Rotates the session token signing secret on a schedule (`secret-rotation`). */
+  readonly rotationFunction: RustFunction;
   readonly edgeApi: apigw.HttpApi;
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
@@ -136,6 +139,8 @@ export class StatelessStack extends Stack {
       reason: 'Invoked synchronously by API Gateway only; the caller gets the error, there is no async event to dead-letter.',
     });
 
+    this.rotationFunction = this.rotateSigningSecret(config, stateful);
+
     const accessLogs = new logs.LogGroup(this, 'EdgeApiAccessLogs', {
       logGroupName: `/aws/apigateway/${name('edge')}`,
       retention: config.logRetention,
@@ -214,5 +219,83 @@ export class StatelessStack extends Stack {
         deliveryDeadLetterQueueArn: archiveDlq.queue.queueArn,
       });
     }
+  }
+
+  /**
+   * The signing secret's rotation: a Rust function Secrets Manager calls for each step, on a
+   * schedule. Here and not next to the secret: functions are stateless, and the schedule names
+   * the function. Permissions are written on the role, on the secret's ARN, for the same reason
+   * as the forward function's (no grant into the stateful stack's key policy).
+   */
+  private rotateSigningSecret(config: EnvConfig, stateful: StatefulStack): RustFunction {
+    const name = (...parts: string[]) => resourceName(config.name, ...parts);
+    const rotation = new RustFunction(this, 'SigningSecretRotation', {
+      binary: 'secret-rotation',
+      crateDir: 'secret_rotation',
+      functionName: name('signing-secret-rotation'),
+      description: 'Secrets Manager rotation of the session token signing secret (new random value; the old one stays valid as AWSPREVIOUS)',
+      memoryMb: 128,
+      timeout: Duration.seconds(30),
+      logRetention: config.logRetention,
+      removalPolicy: config.removalPolicy,
+    });
+    const secretArn = stateful.sessionSecret.secretArn;
+    rotation.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'RotateTheSigningSecret',
+        actions: [
+          'secretsmanager:DescribeSecret',
+          'secretsmanager:GetSecretValue',
+          'secretsmanager:PutSecretValue',
+          'secretsmanager:UpdateSecretVersionStage',
+        ],
+        resources: [secretArn],
+      }),
+    );
+    rotation.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'UsePlatformKeyThroughSecrets',
+        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        resources: [stateful.key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${this.region}.amazonaws.com` } },
+      }),
+    );
+    const random = new iam.Policy(this, 'SigningSecretRotationRandom', {
+      statements: [new iam.PolicyStatement({ actions: ['secretsmanager:GetRandomPassword'], resources: ['*'] })],
+      roles: [rotation.role],
+    });
+    Validations.of(random).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'secretsmanager:GetRandomPassword acts on no resource and supports no resource-level permission; it only returns random bytes.',
+    });
+    rotation.function.addPermission('InvokedBySecretsManager', {
+      principal: new iam.ServicePrincipal('secretsmanager.amazonaws.com'),
+      sourceArn: secretArn,
+    });
+    Validations.of(rotation.function).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason: 'Invoked synchronously by Secrets Manager, which retries a failed step and marks the rotation failed; the errors alarm reports it.',
+    });
+    const schedule = new secretsmanager.CfnRotationSchedule(this, 'SigningSecretRotationSchedule', {
+      secretId: secretArn,
+      rotationLambdaArn: rotation.function.functionArn,
+      rotationRules: { scheduleExpression: `rate(${config.forwardFunction.signingSecretRotationDays} days)` },
+      rotateImmediatelyOnUpdate: false,
+    });
+    schedule.node.addDependency(rotation.function.permissionsNode.findChild('InvokedBySecretsManager'));
+    // A failed rotation leaves the old value current (nothing breaks), but it must not go unseen.
+    const alarm = rotation.function
+      .metricErrors({ period: Duration.hours(1), statistic: cloudwatch.Stats.SUM })
+      .createAlarm(this, 'SigningSecretRotationErrorsAlarm', {
+        alarmName: name('signing-secret-rotation-errors'),
+        alarmDescription:
+          'A step of the session signing secret rotation failed: the secret keeps its current value. See the function logs, fix, then rotate again (aws secretsmanager rotate-secret).',
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    alarm.addAlarmAction(new actions.SnsAction(stateful.alarmTopic));
+    return rotation;
   }
 }
