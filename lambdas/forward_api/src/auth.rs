@@ -8,6 +8,8 @@
 //! since the epoch). A missing, malformed, wrongly signed, expired or wrong-audience token
 //! answers 401; a valid token for another session than the body's `client.sessionId` answers 403.
 
+use std::future::Future;
+
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -88,28 +90,54 @@ impl TokenVerifier {
         Err(first_error.unwrap_or_else(|| ErrorKind::InvalidSignature.into()))
     }
 
-    /// Whether the header's bearer token is well formed but signed with none of the keys held:
-    /// the one case where reading the secret again can help (it was rotated since).
-    pub fn signed_by_unknown_key(&self, authorization: Option<&str>) -> bool {
-        bearer(authorization).is_ok_and(|token| {
-            matches!(self.decode(token), Err(e) if *e.kind() == ErrorKind::InvalidSignature)
-        })
-    }
-
     /// The claims of the `Authorization` header's bearer token, or a 401.
     pub fn verify(
         &self,
         authorization: Option<&str>,
         now_ms: i64,
     ) -> Result<SessionClaims, RequestError> {
-        let token = bearer(authorization)?;
-        let claims = self
-            .decode(token)
-            .map_err(|e| unauthorized(format!("invalid session token: {e}")))?;
+        self.check(authorization, now_ms).map_err(|(e, _)| e)
+    }
+
+    /// [`Self::verify`], saying with a 401 whether the token was well formed but signed with
+    /// none of the keys held: the one case where reading the secret again can help.
+    pub(crate) fn check(
+        &self,
+        authorization: Option<&str>,
+        now_ms: i64,
+    ) -> Result<SessionClaims, (RequestError, bool)> {
+        let token = bearer(authorization).map_err(|e| (e, false))?;
+        let claims = self.decode(token).map_err(|e| {
+            let unknown_key = *e.kind() == ErrorKind::InvalidSignature;
+            (
+                unauthorized(format!("invalid session token: {e}")),
+                unknown_key,
+            )
+        })?;
         if claims.exp + LEEWAY_SECONDS < now_ms.div_euclid(1000) {
-            return Err(unauthorized("the session token has expired"));
+            return Err((unauthorized("the session token has expired"), false));
         }
         Ok(claims)
+    }
+}
+
+/// Checks a request's `Authorization` header: a [`TokenVerifier`] with fixed keys, or a
+/// [`crate::KeyRing`] that follows rotations of the signing secret.
+pub trait Authenticator: Send + Sync {
+    fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<SessionClaims, RequestError>> + Send;
+}
+
+impl Authenticator for TokenVerifier {
+    async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        now_ms: i64,
+    ) -> Result<SessionClaims, RequestError> {
+        self.verify(authorization, now_ms)
     }
 }
 
@@ -266,7 +294,6 @@ mod tests {
         for secret in [SECRET, NEXT] {
             let token = format!("Bearer {}", mint(secret, "sess-1", NOW_S + 600).unwrap());
             assert_eq!(status(rotated.verify(Some(&token), NOW_MS)), 200);
-            assert!(!rotated.signed_by_unknown_key(Some(&token)));
         }
         // The value before the previous one no longer passes.
         let older = b"0000000000111111111122222222223333";
@@ -274,7 +301,7 @@ mod tests {
         let err = rotated.verify(Some(&token), NOW_MS).unwrap_err();
         assert_eq!(err.status, 401);
         assert!(err.message.contains("InvalidSignature"), "{err}");
-        assert!(rotated.signed_by_unknown_key(Some(&token)));
+        assert!(rotated.check(Some(&token), NOW_MS).unwrap_err().1);
     }
 
     #[test]
@@ -282,7 +309,7 @@ mod tests {
         let v = verifier();
         // Signed with a key not held yet (the secret was rotated since start-up).
         let next = format!("Bearer {}", mint(NEXT, "sess-1", NOW_S + 600).unwrap());
-        assert!(v.signed_by_unknown_key(Some(&next)));
+        assert!(v.check(Some(&next), NOW_MS).unwrap_err().1);
         // Everything else fails or passes on its own; fresh keys would not change that.
         let expired = format!("Bearer {}", mint(SECRET, "sess-1", NOW_S - 600).unwrap());
         for header in [
@@ -291,7 +318,9 @@ mod tests {
             Some("Bearer not-a-jwt"),
             Some(expired.as_str()),
         ] {
-            assert!(!v.signed_by_unknown_key(header), "{header:?}");
+            assert!(!v.check(header, NOW_MS).unwrap_err().1, "{header:?}");
         }
+        let valid = format!("Bearer {}", mint(SECRET, "sess-1", NOW_S + 600).unwrap());
+        assert!(v.check(Some(&valid), NOW_MS).is_ok());
     }
 }

@@ -12,7 +12,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::auth::TokenVerifier;
+use crate::auth::{Authenticator, SessionClaims, TokenVerifier};
+use crate::request::RequestError;
 
 /// The secret's values: current, and previous while a rotation is recent.
 #[derive(Clone, PartialEq, Eq)]
@@ -173,18 +174,9 @@ impl<K: KeySource> KeyRing<K> {
         &self.source
     }
 
-    /// The verifier for a request: the held one, unless the request's token is signed with a
-    /// key it does not hold and the keys were last read over a minute ago; then the keys are
-    /// read again first.
-    pub async fn verifier_for(
-        &self,
-        authorization: Option<&str>,
-        now_ms: i64,
-    ) -> Arc<TokenVerifier> {
-        let held = self.verifier.read().unwrap().clone();
-        if !held.signed_by_unknown_key(authorization) {
-            return held;
-        }
+    /// Reads the keys again if the last read is over a minute old (one caller at a time wins
+    /// the right to); the verifier to check with afterwards, or `None` when nothing was read.
+    async fn refresh(&self, now_ms: i64) -> Option<Arc<TokenVerifier>> {
         let last = self.last_read_ms.load(Ordering::Relaxed);
         if now_ms - last < Self::MIN_REFRESH_MS
             || self
@@ -192,7 +184,7 @@ impl<K: KeySource> KeyRing<K> {
                 .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
                 .is_err()
         {
-            return held;
+            return None;
         }
         match self.source.read().await.and_then(Self::build) {
             Ok(fresh) => {
@@ -203,14 +195,34 @@ impl<K: KeySource> KeyRing<K> {
                 tracing::info!(
                     "session token keys read again: a token was signed with a key not held"
                 );
-                fresh
+                Some(fresh)
             }
             Err(error) => {
                 metrics::counter!(crate::metrics::SESSION_KEY_READS, "outcome" => "error")
                     .increment(1);
                 tracing::warn!(%error, "cannot read the session token keys again; keeping the held ones");
-                held
+                None
             }
+        }
+    }
+}
+
+impl<K: KeySource> Authenticator for KeyRing<K> {
+    /// Checks with the held keys; a token signed with none of them (and well formed otherwise)
+    /// makes the ring read the keys again, at most once a minute, and check once more.
+    async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        now_ms: i64,
+    ) -> Result<SessionClaims, RequestError> {
+        let held = self.verifier.read().unwrap().clone();
+        match held.check(authorization, now_ms) {
+            Ok(claims) => Ok(claims),
+            Err((error, true)) => match self.refresh(now_ms).await {
+                Some(fresh) => fresh.verify(authorization, now_ms),
+                None => Err(error),
+            },
+            Err((error, false)) => Err(error),
         }
     }
 }
@@ -229,8 +241,8 @@ mod tests {
         format!("Bearer {}", mint(secret, "s", NOW / 1000 + 600).unwrap())
     }
 
-    fn passes(verifier: &TokenVerifier, secret: &[u8]) -> bool {
-        verifier.verify(Some(&bearer(secret)), NOW).is_ok()
+    async fn passes<K: KeySource>(ring: &KeyRing<K>, secret: &[u8], at: i64) -> bool {
+        ring.authenticate(Some(&bearer(secret)), at).await.is_ok()
     }
 
     #[tokio::test]
@@ -238,38 +250,44 @@ mod tests {
         let ring = KeyRing::load(MemoryKeys::new(FIRST), NOW).await.unwrap();
         ring.source().rotate(SECOND);
         // Tokens of the held key need no read.
-        let v = ring.verifier_for(Some(&bearer(FIRST)), NOW + 120_000).await;
-        assert!(passes(&v, FIRST));
+        assert!(passes(&ring, FIRST, NOW + 120_000).await);
         assert_eq!(ring.source().reads(), 1);
         // The first token of the new key reads the secret again; both keys then pass.
-        let v = ring
-            .verifier_for(Some(&bearer(SECOND)), NOW + 120_000)
-            .await;
-        assert!(passes(&v, SECOND) && passes(&v, FIRST));
+        assert!(passes(&ring, SECOND, NOW + 120_000).await);
+        assert_eq!(ring.source().reads(), 2);
+        assert!(passes(&ring, FIRST, NOW + 121_000).await);
         assert_eq!(ring.source().reads(), 2);
     }
 
     #[tokio::test]
     async fn foreign_signatures_read_the_secret_at_most_once_a_minute() {
         let ring = KeyRing::load(MemoryKeys::new(FIRST), NOW).await.unwrap();
-        let forged = bearer(THIRD);
         // Within a minute of start-up: no read.
-        ring.verifier_for(Some(&forged), NOW + 59_000).await;
+        assert!(!passes(&ring, THIRD, NOW + 59_000).await);
         assert_eq!(ring.source().reads(), 1);
         for t in [61_000, 62_000, 100_000] {
-            let v = ring.verifier_for(Some(&forged), NOW + t).await;
-            assert!(!passes(&v, THIRD));
+            assert!(!passes(&ring, THIRD, NOW + t).await);
         }
         assert_eq!(
             ring.source().reads(),
             2,
             "one read in the minute after 61 s"
         );
-        ring.verifier_for(Some(&forged), NOW + 122_000).await;
+        assert!(!passes(&ring, THIRD, NOW + 122_000).await);
         assert_eq!(ring.source().reads(), 3);
-        // Missing or malformed headers never read.
-        ring.verifier_for(None, NOW + 500_000).await;
-        ring.verifier_for(Some("Bearer x"), NOW + 500_000).await;
+        // Missing, malformed or expired tokens never read.
+        assert!(ring.authenticate(None, NOW + 500_000).await.is_err());
+        assert!(
+            ring.authenticate(Some("Bearer x"), NOW + 500_000)
+                .await
+                .is_err()
+        );
+        let expired = format!("Bearer {}", mint(FIRST, "s", NOW / 1000 - 600).unwrap());
+        assert!(
+            ring.authenticate(Some(&expired), NOW + 500_000)
+                .await
+                .is_err()
+        );
         assert_eq!(ring.source().reads(), 3);
     }
 
@@ -277,17 +295,12 @@ mod tests {
     async fn a_failed_read_keeps_the_held_keys() {
         let ring = KeyRing::load(MemoryKeys::new(FIRST), NOW).await.unwrap();
         ring.source().break_reads();
-        let v = ring
-            .verifier_for(Some(&bearer(SECOND)), NOW + 120_000)
-            .await;
-        assert!(passes(&v, FIRST) && !passes(&v, SECOND));
+        assert!(!passes(&ring, SECOND, NOW + 120_000).await);
         assert_eq!(ring.source().reads(), 2);
+        assert!(passes(&ring, FIRST, NOW + 120_000).await);
         // Once the secret is readable again (and a minute has passed), the new key is picked up.
         ring.source().set(SECOND, Some(FIRST));
-        let v = ring
-            .verifier_for(Some(&bearer(SECOND)), NOW + 181_000)
-            .await;
-        assert!(passes(&v, SECOND));
+        assert!(passes(&ring, SECOND, NOW + 181_000).await);
     }
 
     #[tokio::test]

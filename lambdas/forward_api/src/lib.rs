@@ -21,7 +21,7 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue, header::CONTENT_TYPE};
 use eventfabric_core::EventSink;
 use serde::Serialize;
 
-pub use auth::TokenVerifier;
+pub use auth::{Authenticator, TokenVerifier};
 pub use forward::{ForwardConfig, ForwardOutcome, Forwarder, RejectReason, Rejection};
 pub use keys::{KeyRing, KeySource, MemoryKeys, SecretsManagerKeys, SigningKeys};
 pub use redact::{RedactionPlan, Redactor};
@@ -35,18 +35,6 @@ struct ErrorBody<'a> {
     message: &'a str,
 }
 
-/// [`handle`] with the verifier of a [`KeyRing`]: what the deployed function runs, so a token
-/// signed with a value of the secret rotated in since start-up is checked against it.
-pub async fn handle_with_keys<S: EventSink, St: SessionState, K: KeySource>(
-    forwarder: &Forwarder<S, St>,
-    keys: &KeyRing<K>,
-    request: &ApiGatewayV2httpRequest,
-    now_ms: i64,
-) -> ApiGatewayV2httpResponse {
-    let verifier = keys.verifier_for(authorization(request), now_ms).await;
-    handle(forwarder, &verifier, request, now_ms).await
-}
-
 fn authorization(request: &ApiGatewayV2httpRequest) -> Option<&str> {
     request
         .headers
@@ -55,15 +43,20 @@ fn authorization(request: &ApiGatewayV2httpRequest) -> Option<&str> {
 }
 
 /// Answers one HTTP API request: 202 with per-event results, or 4xx for the whole request.
-pub async fn handle<S: EventSink, St: SessionState>(
+/// `authenticator` is a [`TokenVerifier`], or in the deployed function a [`KeyRing`] that
+/// follows rotations of the signing secret.
+pub async fn handle<S: EventSink, St: SessionState, A: Authenticator>(
     forwarder: &Forwarder<S, St>,
-    verifier: &TokenVerifier,
+    authenticator: &A,
     request: &ApiGatewayV2httpRequest,
     now_ms: i64,
 ) -> ApiGatewayV2httpResponse {
     let request_id = request.request_context.request_id.as_deref().unwrap_or("-");
     let limits = forwarder.config().request;
-    let claims = match verifier.verify(authorization(request), now_ms) {
+    let claims = match authenticator
+        .authenticate(authorization(request), now_ms)
+        .await
+    {
         Ok(claims) => claims,
         Err(e) => return refuse(request_id, &e, None),
     };

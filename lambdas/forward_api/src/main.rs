@@ -100,13 +100,8 @@ async fn main() -> Result<(), Error> {
 
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
-            let response = forward_api::handle_with_keys(
-                forwarder,
-                keys,
-                &event.payload,
-                forward_api::now_ms(),
-            )
-            .await;
+            let response =
+                forward_api::handle(forwarder, keys, &event.payload, forward_api::now_ms()).await;
             // One EMF document per label set, on stdout (CloudWatch Logs extracts the metrics).
             if let Err(e) = metrics
                 .set_property("requestId", event.context.request_id.clone())

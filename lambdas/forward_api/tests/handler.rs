@@ -7,9 +7,7 @@ use aws_lambda_events::encodings::Body;
 use base64::Engine;
 use common::{LOCAL_SECRET, NOW, config, fixture, forwarder, verifier};
 use eventfabric_core::MemorySink;
-use forward_api::{
-    ForwardConfig, Forwarder, KeyRing, MemoryKeys, MemoryState, Redactor, handle, handle_with_keys,
-};
+use forward_api::{ForwardConfig, Forwarder, KeyRing, MemoryKeys, MemoryState, Redactor, handle};
 use serde_json::{Value, json};
 
 fn forwarder_with(sink: MemorySink) -> Forwarder<MemorySink, MemoryState> {
@@ -265,11 +263,7 @@ async fn a_token_signed_after_a_rotation_of_the_secret_passes_without_a_restart(
     let token = forward_api::auth::mint(next, "sess-123", NOW / 1000 + 600).unwrap();
     let status = |request: ApiGatewayV2httpRequest, at: i64| {
         let (forwarder, keys) = (&forwarder, &keys);
-        async move {
-            handle_with_keys(forwarder, keys, &request, at)
-                .await
-                .status_code
-        }
+        async move { handle(forwarder, keys, &request, at).await.status_code }
     };
     // Within a minute of the last read the held keys are kept, so the new key is unknown.
     assert_eq!(status(with_token(&token), NOW + 1_000).await, 401);
