@@ -40,15 +40,7 @@ fn required(name: &str) -> Result<String, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time() // CloudWatch stamps every line
-        .init();
+    eventfabric_logging::init();
 
     let session_bus = required("SESSION_BUS_NAME")?;
     let analytics_bus = std::env::var("ANALYTICS_BUS_NAME")

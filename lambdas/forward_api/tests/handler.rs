@@ -39,6 +39,15 @@ fn event(id: &str, topic: &str, payload: Value) -> Value {
     json!({"id": id, "ts": NOW, "topic": topic, "payload": payload, "schemaVersion": "1.0.0"})
 }
 
+/// A valid `session.lifecycle.ended` event.
+fn session_ended(id: &str) -> Value {
+    event(
+        id,
+        "session.lifecycle.ended",
+        json!({"tenantId": "acme", "reason": "closed", "durationMs": 5}),
+    )
+}
+
 /// Handles a request whose `events` array is written as text (for what a `Value` cannot hold:
 /// repeated names, undecodable escapes), expecting 202; the answer and the forwarder.
 async fn forward_text(events: &str) -> (Value, Forwarder<MemorySink, MemoryState>) {
@@ -495,11 +504,7 @@ async fn a_payload_repeating_a_member_is_refused_alone() {
     // Validators and consumers could read different values of a repeated name (serde_json
     // keeps the last, many parsers the first), so such a payload is malformed. Written as text:
     // a `Value` cannot hold the repetition.
-    let ok = event(
-        "fine",
-        "session.lifecycle.ended",
-        json!({"tenantId": "acme", "reason": "closed", "durationMs": 5}),
-    );
+    let ok = session_ended("fine");
     let repeated = format!(
         r#"{{"id": "twice", "ts": {NOW}, "topic": "session.lifecycle.ended", "schemaVersion": "1.0.0",
             "payload": {{"tenantId": "acme", "reason": "closed", "durationMs": 5, "tenantId": "other"}}}}"#
@@ -525,11 +530,7 @@ async fn a_payload_repeating_a_member_is_refused_alone() {
 async fn a_value_that_cannot_be_decoded_fails_only_its_event() {
     // Well-formed JSON text whose value serde_json cannot hold: a lone surrogate (what
     // `JSON.stringify` writes for half an emoji) and a number out of range.
-    let ok = event(
-        "fine",
-        "session.lifecycle.ended",
-        json!({"tenantId": "acme", "reason": "closed", "durationMs": 5}),
-    );
+    let ok = session_ended("fine");
     let with = |id: &str, payload: &str| {
         format!(
             r#"{{"id": "{id}", "ts": {NOW}, "topic": "session.lifecycle.ended", "schemaVersion": "1.0.0", "payload": {payload}}}"#

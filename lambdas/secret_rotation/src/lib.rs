@@ -403,6 +403,11 @@ mod tests {
         .unwrap()
     }
 
+    /// The error of a step that must fail.
+    async fn failure(store: &MemoryStore, step: &str, token: &str) -> String {
+        rotate(store, &event(step, token)).await.unwrap_err()
+    }
+
     async fn run_all(store: &MemoryStore, token: &str) -> Result<(), String> {
         for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
             rotate(store, &event(step, token)).await?;
@@ -448,16 +453,13 @@ mod tests {
         let mut disabled = MemoryStore::rotating("t1");
         disabled.rotation_enabled = false;
         assert_eq!(
-            rotate(&disabled, &event("createSecret", "t1"))
-                .await
-                .unwrap_err(),
+            failure(&disabled, "createSecret", "t1").await,
             "rotation is not enabled on arn:aws:secretsmanager:eu-west-1:111111111111:secret:s"
         );
         let store = MemoryStore::rotating("t1");
         assert!(
-            rotate(&store, &event("createSecret", "t2"))
+            failure(&store, "createSecret", "t2")
                 .await
-                .unwrap_err()
                 .contains("has no version t2")
         );
         assert!(
@@ -470,15 +472,13 @@ mod tests {
             .unwrap()
             .insert("t3".into(), (None, vec![]));
         assert!(
-            rotate(&store, &event("testSecret", "t3"))
+            failure(&store, "testSecret", "t3")
                 .await
-                .unwrap_err()
                 .contains("not pending rotation")
         );
         assert!(
-            rotate(&store, &event("rotate", "t1"))
+            failure(&store, "rotate", "t1")
                 .await
-                .unwrap_err()
                 .contains("unknown rotation step 'rotate'")
         );
     }
@@ -488,15 +488,13 @@ mod tests {
         let store = MemoryStore::rotating("t1");
         *store.random.lock().unwrap() = vec!["short".into()];
         assert!(
-            rotate(&store, &event("createSecret", "t1"))
+            failure(&store, "createSecret", "t1")
                 .await
-                .unwrap_err()
                 .contains("needs at least 32")
         );
         assert!(
-            rotate(&store, &event("testSecret", "t1"))
+            failure(&store, "testSecret", "t1")
                 .await
-                .unwrap_err()
                 .contains("no pending value to test")
         );
         assert_eq!(

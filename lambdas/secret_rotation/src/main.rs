@@ -7,15 +7,7 @@ use secret_rotation::{SecretsManager, rotate};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
+    eventfabric_logging::init();
     let aws = aws_config::load_from_env().await;
     let store = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
     let store = &store;

@@ -381,30 +381,25 @@ mod tests {
             t.meta_schema = meta;
             t
         };
+        // The messages of evolving (version, meta schema) `from` into `to`.
+        let evolve = |from: (&str, Option<Value>), to: (&str, Option<Value>)| {
+            messages(&check_evolution(
+                &[with_meta(from.0, from.1)],
+                &[with_meta(to.0, to.1)],
+            ))
+        };
         // Adding a meta schema narrows meta; dropping one widens it.
         assert_eq!(
-            messages(&check_evolution(
-                &[with_meta("1.0.0", None)],
-                &[with_meta("1.1.0", Some(meta.clone()))]
-            )),
+            evolve(("1.0.0", None), ("1.1.0", Some(meta.clone()))),
             [
                 "breaking change without a major version bump (1.0.0 -> 1.1.0): meta: a metaSchema now constrains meta, which was free"
             ]
         );
-        assert_eq!(
-            check_evolution(
-                &[with_meta("1.0.0", Some(meta.clone()))],
-                &[with_meta("1.1.0", None)]
-            ),
-            vec![]
-        );
+        assert!(evolve(("1.0.0", Some(meta.clone())), ("1.1.0", None)).is_empty());
         let mut narrowed = meta.clone();
         narrowed["required"] = json!(["tenantId"]);
         assert_eq!(
-            messages(&check_evolution(
-                &[with_meta("1.0.0", Some(meta.clone()))],
-                &[with_meta("1.1.0", Some(narrowed))]
-            )),
+            evolve(("1.0.0", Some(meta.clone())), ("1.1.0", Some(narrowed))),
             [
                 "breaking change without a major version bump (1.0.0 -> 1.1.0): meta: field 'tenantId' is newly required"
             ]
@@ -412,10 +407,7 @@ mod tests {
         let mut retyped = meta.clone();
         retyped["type"] = json!("array");
         assert_eq!(
-            messages(&check_evolution(
-                &[with_meta("1.0.0", Some(meta.clone()))],
-                &[with_meta("1.1.0", Some(retyped))]
-            )),
+            evolve(("1.0.0", Some(meta.clone())), ("1.1.0", Some(retyped))),
             [
                 "breaking change without a major version bump (1.0.0 -> 1.1.0): meta: the meta no longer accepts type 'object'"
             ]
@@ -424,10 +416,7 @@ mod tests {
         let mut widened = meta.clone();
         widened["properties"]["region"] = json!({"type": "string"});
         assert_eq!(
-            messages(&check_evolution(
-                &[with_meta("1.0.0", Some(meta))],
-                &[with_meta("1.0.0", Some(widened))]
-            )),
+            evolve(("1.0.0", Some(meta)), ("1.0.0", Some(widened))),
             [
                 "payloadSchema or metaSchema changed but version 1.0.0 did not: bump the minor or patch version"
             ]
