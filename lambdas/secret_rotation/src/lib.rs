@@ -408,6 +408,15 @@ mod tests {
         rotate(store, &event(step, token)).await.unwrap_err()
     }
 
+    /// Asserts that `step` fails with an error naming `expected`.
+    async fn assert_fails(store: &MemoryStore, step: &str, token: &str, expected: &str) {
+        let error = failure(store, step, token).await;
+        assert!(
+            error.contains(expected),
+            "{step} {token}: '{error}' does not say '{expected}'"
+        );
+    }
+
     async fn run_all(store: &MemoryStore, token: &str) -> Result<(), String> {
         for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
             rotate(store, &event(step, token)).await?;
@@ -457,11 +466,7 @@ mod tests {
             "rotation is not enabled on arn:aws:secretsmanager:eu-west-1:111111111111:secret:s"
         );
         let store = MemoryStore::rotating("t1");
-        assert!(
-            failure(&store, "createSecret", "t2")
-                .await
-                .contains("has no version t2")
-        );
+        assert_fails(&store, "createSecret", "t2", "has no version t2").await;
         assert!(
             rotate(&store, &event("finishSecret", "v1")).await.is_ok(),
             "already current"
@@ -471,32 +476,16 @@ mod tests {
             .lock()
             .unwrap()
             .insert("t3".into(), (None, vec![]));
-        assert!(
-            failure(&store, "testSecret", "t3")
-                .await
-                .contains("not pending rotation")
-        );
-        assert!(
-            failure(&store, "rotate", "t1")
-                .await
-                .contains("unknown rotation step 'rotate'")
-        );
+        assert_fails(&store, "testSecret", "t3", "not pending rotation").await;
+        assert_fails(&store, "rotate", "t1", "unknown rotation step 'rotate'").await;
     }
 
     #[tokio::test]
     async fn a_short_or_missing_new_value_fails_the_rotation_and_the_current_value_stays() {
         let store = MemoryStore::rotating("t1");
         *store.random.lock().unwrap() = vec!["short".into()];
-        assert!(
-            failure(&store, "createSecret", "t1")
-                .await
-                .contains("needs at least 32")
-        );
-        assert!(
-            failure(&store, "testSecret", "t1")
-                .await
-                .contains("no pending value to test")
-        );
+        assert_fails(&store, "createSecret", "t1", "needs at least 32").await;
+        assert_fails(&store, "testSecret", "t1", "no pending value to test").await;
         assert_eq!(
             store.value("s", None, AWSCURRENT).await.unwrap(),
             Some("a".repeat(64))
