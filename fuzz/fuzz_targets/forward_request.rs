@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use eventfabric_core::MemorySink;
+use eventfabric_core::{Deadline, MemorySink};
 use eventfabric_registry::Registry;
 use forward_api::request::{decode_body, parse_request};
 use forward_api::state::Stateless;
@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let events = request.events.len();
-    let outcome = RUNTIME.block_on(forwarder.forward(request, NOW));
+    let outcome = RUNTIME.block_on(forwarder.forward(request, NOW, Deadline::NONE));
 
     assert_eq!(
         outcome.accepted.len() + outcome.rejected.len(),

@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use eventfabric_core::{BusEntry, EventSink, PublishError};
+use eventfabric_core::{BusEntry, Deadline, EventSink, PublishError};
 use eventfabric_registry::Registry;
 use forward_api::request::{RequestLimits, parse_request};
 use forward_api::state::Stateless;
@@ -27,7 +27,11 @@ const NOW: i64 = 1_767_225_600_000;
 struct DiscardSink;
 
 impl EventSink for DiscardSink {
-    async fn publish(&self, entries: &[BusEntry<'_>]) -> Vec<Result<(), PublishError>> {
+    async fn publish(
+        &self,
+        entries: &[BusEntry<'_>],
+        _: Deadline,
+    ) -> Vec<Result<(), PublishError>> {
         black_box(entries);
         vec![Ok(()); entries.len()]
     }
@@ -87,7 +91,7 @@ fn hot_path(c: &mut Criterion) {
 
     // Sanity: every event passes, so the benchmark measures the full path.
     let request = parse_request(&body, limits).unwrap();
-    let outcome = runtime.block_on(forwarder.forward(request, NOW));
+    let outcome = runtime.block_on(forwarder.forward(request, NOW, Deadline::NONE));
     assert_eq!(outcome.accepted.len(), 10, "{:?}", outcome.rejected);
 
     let mut group = c.benchmark_group("forward");
@@ -95,7 +99,7 @@ fn hot_path(c: &mut Criterion) {
     group.bench_function("10-event request", |b| {
         b.iter(|| {
             let request = parse_request(black_box(&body), limits).unwrap();
-            runtime.block_on(forwarder.forward(request, NOW))
+            runtime.block_on(forwarder.forward(request, NOW, Deadline::NONE))
         })
     });
     // The body pass alone, to tell parsing from checking and mapping.

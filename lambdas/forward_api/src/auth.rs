@@ -8,6 +8,10 @@
 //! since the epoch). A missing, malformed, wrongly signed, expired or wrong-audience token
 //! answers 401; a valid token for another session than the body's `client.sessionId` answers 403.
 
+// Every number here may come from a client: arithmetic is checked or saturating, and clippy
+// holds new code to that.
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::future::Future;
 
 use jsonwebtoken::errors::ErrorKind;
@@ -114,7 +118,8 @@ impl TokenVerifier {
                 unknown_key,
             )
         })?;
-        if claims.exp + LEEWAY_SECONDS < now_ms.div_euclid(1000) {
+        // Saturating: `exp` is whatever the issuer wrote, up to i64::MAX ("never").
+        if claims.exp.saturating_add(LEEWAY_SECONDS) < now_ms.div_euclid(1000) {
             return Err((unauthorized("the session token has expired"), false));
         }
         Ok(claims)
@@ -146,10 +151,11 @@ fn bearer(authorization: Option<&str>) -> Result<&str, RequestError> {
     let header = authorization.ok_or_else(|| {
         unauthorized("an Authorization: Bearer <session token> header is required")
     })?;
+    // The scheme is case-insensitive (RFC 9110 §11.1), followed by one or more spaces.
     header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <session token>'"))
 }
@@ -163,7 +169,8 @@ pub fn authorize_session(claims: &SessionClaims, session_id: &str) -> Result<(),
             status: 403,
             code: "forbidden",
             message: format!(
-                "the session token was issued for another session than client.sessionId '{session_id}'"
+                "the session token was issued for another session than client.sessionId {}",
+                crate::request::echo(session_id)
             ),
         })
     }
@@ -258,6 +265,78 @@ mod tests {
             status(v.verify(Some(&format!("Bearer {foreign}")), NOW_MS)),
             401
         );
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        let token = mint(SECRET, "sess-1", NOW_S + 600).unwrap();
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let header = format!("{scheme} {token}");
+            assert_eq!(
+                status(verifier().verify(Some(&header), NOW_MS)),
+                200,
+                "{scheme}"
+            );
+        }
+        assert_eq!(
+            status(verifier().verify(Some(&format!("Bearer   {token} ")), NOW_MS)),
+            200
+        );
+        for header in [
+            "Bearer",
+            "Bearer ",
+            "Bearerx abc",
+            &format!("Token {token}"),
+        ] {
+            assert_eq!(
+                status(verifier().verify(Some(header), NOW_MS)),
+                401,
+                "{header}"
+            );
+        }
+    }
+
+    /// A token signed with `SECRET` whose claims are the given JSON text.
+    fn signed(claims: &str) -> String {
+        use base64::Engine;
+        use hmac::{KeyInit, Mac};
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let head = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let body = b64.encode(claims.as_bytes());
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+        mac.update(format!("{head}.{body}").as_bytes());
+        let signature = b64.encode(mac.finalize().into_bytes());
+        format!("Bearer {head}.{body}.{signature}")
+    }
+
+    #[test]
+    fn expiry_at_the_integer_extremes_is_judged_not_wrapped() {
+        let with_exp =
+            |exp: &str| signed(&format!(r#"{{"sub":"s","aud":"{AUDIENCE}","exp":{exp}}}"#));
+        // The largest expiry is "never": accepted, at any clock.
+        let never = with_exp(&i64::MAX.to_string());
+        for now in [NOW_MS, 0, i64::MAX, i64::MIN] {
+            assert_eq!(
+                status(verifier().verify(Some(&never), now)),
+                200,
+                "now {now}"
+            );
+        }
+        // The smallest is long past (jsonwebtoken reads a negative `exp` as a missing one).
+        let ancient = with_exp(&i64::MIN.to_string());
+        assert_eq!(status(verifier().verify(Some(&ancient), NOW_MS)), 401);
+        let err = verifier().verify(Some(&with_exp("0")), NOW_MS).unwrap_err();
+        assert!(err.message.contains("expired"), "{err}");
+        assert_eq!(
+            status(verifier().verify(Some(&with_exp("-1")), NOW_MS)),
+            401
+        );
+        // Not an i64 (past its range, fractional, a string): a malformed token, never a panic.
+        for exp in [&u64::MAX.to_string(), "1e300", "1.5", r#""soon""#, "null"] {
+            let err = verifier().verify(Some(&with_exp(exp)), NOW_MS).unwrap_err();
+            assert_eq!(err.status, 401, "exp {exp}");
+            assert!(err.message.len() < 300, "{err}");
+        }
     }
 
     #[test]

@@ -1,15 +1,24 @@
 //! The forward use case: every event of a request is checked on its own, the survivors are
 //! published, and the answer says what happened to each one.
 
+// Every number here may come from a client: arithmetic is checked or saturating, and clippy
+// holds new code to that.
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::borrow::Cow;
 
-use eventfabric_core::{BusEntry, DetailHead, DetailWriter, EventSink, INTERFACE_SOURCE};
+use std::time::Duration;
+
+use eventfabric_core::{
+    BusEntry, Deadline, DetailHead, DetailWriter, EventSink, INTERFACE_SOURCE, PublishError,
+};
 use eventfabric_registry::{Bus, ForwardingPolicy};
 use serde::Serialize;
 
 use crate::redact::Redactor;
 use crate::request::{Event, EventSlot, ForwardRequest, RequestLimits};
-use crate::state::{Claim, SessionState};
+use crate::request::{bounded, echo};
+use crate::state::{Claim, SessionState, StateError};
 use crate::tape::{Item, Tape};
 use crate::topics::{CompiledTopic, CompiledTopics, semver_major};
 
@@ -112,6 +121,12 @@ pub struct ForwardConfig {
     /// How long an idempotency claim stays pending before another request may take it over;
     /// must be longer than the function timeout.
     pub claim_lease_seconds: i64,
+    /// The longest one state store call may take before it counts as unavailable (its normal
+    /// latency is a few milliseconds): a hanging store must not eat the time publishing needs.
+    pub store_call_timeout: Duration,
+    /// Kept free before the answer deadline, after publishing stops, for confirming and
+    /// releasing claims.
+    pub cleanup_reserve: Duration,
 }
 
 impl ForwardConfig {
@@ -129,6 +144,8 @@ impl ForwardConfig {
             },
             quota_events_per_minute: 600,
             claim_lease_seconds: crate::state::DEFAULT_CLAIM_LEASE_SECONDS,
+            store_call_timeout: Duration::from_secs(1),
+            cleanup_reserve: Duration::from_millis(300),
         }
     }
 }
@@ -172,8 +189,45 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         &self.sink
     }
 
-    /// Checks every event, publishes the ones that pass, and reports each event's fate.
-    pub async fn forward(&self, request: ForwardRequest<'_>, now_ms: i64) -> ForwardOutcome {
+    /// Until when work (store calls, publish attempts) may run so that the answer, with claims
+    /// confirmed or released, is ready by `answer_by`.
+    pub fn work_deadline(&self, answer_by: Deadline) -> Deadline {
+        answer_by.earlier_by(self.config.cleanup_reserve)
+    }
+
+    /// One state store call, bounded by `deadline` and the per-call timeout; a call that does
+    /// not answer in time counts as the store being unavailable.
+    pub(crate) async fn store_call<T>(
+        &self,
+        deadline: Deadline,
+        call: impl Future<Output = Result<T, StateError>>,
+    ) -> Result<T, StateError> {
+        let timeout = self.config.store_call_timeout;
+        deadline
+            .or_within(timeout)
+            .run(call)
+            .await
+            .unwrap_or_else(|| {
+                Err(StateError::Unavailable(format!(
+                    "no answer within {} ms",
+                    deadline
+                        .remaining()
+                        .unwrap_or(timeout)
+                        .min(timeout)
+                        .as_millis()
+                )))
+            })
+    }
+
+    /// Checks every event, publishes the ones that pass, and reports each event's fate, all
+    /// by `answer_by` (the invocation's deadline less the time needed to send the answer).
+    pub async fn forward(
+        &self,
+        request: ForwardRequest<'_>,
+        now_ms: i64,
+        answer_by: Deadline,
+    ) -> ForwardOutcome {
+        let work = self.work_deadline(answer_by);
         let mut outcome = ForwardOutcome {
             accepted: Vec::with_capacity(request.events.len()),
             rejected: Vec::new(),
@@ -199,7 +253,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                         id: id.clone(),
                         index,
                         reason: RejectReason::MalformedEvent,
-                        detail: format!("not a valid event: {detail}"),
+                        detail: bounded(format!("not a valid event: {detail}")),
                     });
                     continue;
                 }
@@ -208,7 +262,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 id: Some(event.id.clone().into_owned()),
                 index,
                 reason,
-                detail,
+                detail: bounded(detail),
             };
             if seen.contains(&event.id) {
                 outcome.rejected.push(reject(
@@ -237,10 +291,25 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
 
         let session_id = client.session_id.as_str();
         let (entries, entry_index) = self
-            .claim_new(session_id, entries, entry_index, now_ms, &mut outcome)
+            .claim_new(session_id, entries, entry_index, now_ms, work, &mut outcome)
             .await;
 
-        let results = self.sink.publish(&entries).await;
+        let results = if entries.is_empty() {
+            Vec::new()
+        } else {
+            // The sink stops by `work`; this bounds an adapter that would not.
+            answer_by
+                .run(self.sink.publish(&entries, work))
+                .await
+                .unwrap_or_else(|| {
+                    let cut_off = PublishError::DeadlineReached {
+                        attempts: 0,
+                        code: "Timeout".into(),
+                        message: "the sink did not answer before the deadline".into(),
+                    };
+                    vec![Err(cut_off); entries.len()]
+                })
+        };
         let mut unpublished = Vec::new();
         let ids = entries.into_iter().map(|entry| entry.id);
         for ((id, index), result) in ids.zip(entry_index).zip(results) {
@@ -252,14 +321,15 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                         id: Some(id),
                         index,
                         reason: RejectReason::PublishFailed,
-                        detail: e.to_string(),
+                        detail: bounded(e.to_string()),
                     });
                 }
             }
         }
         if !outcome.accepted.is_empty() {
             let ids: Vec<&str> = outcome.accepted.iter().map(String::as_str).collect();
-            if let Err(e) = self.state.confirm(session_id, &ids, now_ms).await {
+            let confirm = self.state.confirm(session_id, &ids, now_ms);
+            if let Err(e) = self.store_call(answer_by, confirm).await {
                 tracing::warn!(error = %e, events = ids.len(), "idempotency keys of published events not confirmed; a retry after the claim lease may send them again (consumers dedupe)");
                 crate::metrics::state_store_error();
             }
@@ -270,7 +340,8 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 .iter()
                 .filter_map(|&i| outcome.rejected[i].id.as_deref())
                 .collect();
-            if let Err(e) = self.state.release(session_id, &ids).await {
+            let release = self.state.release(session_id, &ids);
+            if let Err(e) = self.store_call(answer_by, release).await {
                 tracing::warn!(error = %e, events = ids.len(), "idempotency keys of unpublished events not released; a retry within 2 minutes will be reported as already_forwarded");
                 crate::metrics::state_store_error();
             }
@@ -279,15 +350,18 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         outcome
     }
 
-    /// Claims the idempotency key of every entry and keeps the new ones. When the store fails,
-    /// the entry is forwarded anyway: delivery is at least once and consumers dedupe on the
-    /// event id, while refusing would lose the event.
+    /// Claims the idempotency key of every entry and keeps the new ones. When the store is
+    /// unavailable, the entry is forwarded anyway: delivery is at least once and consumers
+    /// dedupe on the event id, while refusing would lose the event. When the store refuses the
+    /// claim (the request is invalid to it), the entry is not forwarded: that is no outage, and
+    /// forwarding would let a client switch deduplication off at will.
     async fn claim_new<'e>(
         &self,
         session_id: &str,
         mut entries: Vec<BusEntry<'e>>,
         mut entry_index: Vec<usize>,
         now_ms: i64,
+        work: Deadline,
         outcome: &mut ForwardOutcome,
     ) -> (Vec<BusEntry<'e>>, Vec<usize>) {
         if entries.is_empty() {
@@ -295,11 +369,17 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         }
         let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
         let claims = self
-            .state
-            .claim(session_id, &ids, self.config.claim_lease_seconds, now_ms)
-            .await;
+            .store_call(work, async {
+                Ok(self
+                    .state
+                    .claim(session_id, &ids, self.config.claim_lease_seconds, now_ms)
+                    .await)
+            })
+            .await
+            .unwrap_or_else(|e| vec![Err(e); ids.len()]);
         drop(ids);
-        let mut store_errors = 0usize;
+        let mut unavailable = 0usize;
+        let mut refused = 0usize;
         // Compacted in place: kept entries move to the front, in order.
         let mut kept = 0;
         let mut claims = claims.into_iter();
@@ -318,19 +398,41 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                     });
                     continue;
                 }
+                Some(Err(StateError::Refused(e))) => {
+                    refused = refused.saturating_add(1);
+                    let id = std::mem::take(&mut entries[i].id);
+                    outcome.rejected.push(Rejection {
+                        detail: bounded(format!(
+                            "not forwarded: the idempotency store refused its claim ({e})"
+                        )),
+                        id: Some(id),
+                        index: entry_index[i],
+                        reason: RejectReason::PublishFailed,
+                    });
+                    continue;
+                }
                 Some(Ok(Claim::New)) => {}
-                Some(Err(_)) | None => store_errors += 1,
+                Some(Err(StateError::Unavailable(_))) | None => {
+                    unavailable = unavailable.saturating_add(1);
+                }
             }
             entries.swap(kept, i);
             entry_index.swap(kept, i);
-            kept += 1;
+            kept = kept.saturating_add(1);
         }
         entries.truncate(kept);
         entry_index.truncate(kept);
-        if store_errors > 0 {
+        if unavailable > 0 {
             tracing::warn!(
-                events = store_errors,
+                events = unavailable,
                 "idempotency store unavailable; forwarding without deduplication"
+            );
+            crate::metrics::state_store_error();
+        }
+        if refused > 0 {
+            tracing::error!(
+                events = refused,
+                "idempotency store refused claims; those events were not forwarded"
             );
             crate::metrics::state_store_error();
         }
@@ -349,7 +451,7 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         let topic = self.topics.resolve(&event.topic).ok_or_else(|| {
             (
                 RejectReason::UnknownTopic,
-                format!("topic '{}' is not in the registry", event.topic),
+                format!("topic {} is not in the registry", echo(&event.topic)),
             )
         })?;
         let spec = &topic.spec;
@@ -372,28 +474,30 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             return Err((
                 RejectReason::UnsupportedSchemaVersion,
                 format!(
-                    "schemaVersion '{}' does not match the registry's {} (major {})",
-                    event.schema_version, spec.version, topic.major
+                    "schemaVersion {} does not match the registry's {} (major {})",
+                    echo(&event.schema_version),
+                    spec.version,
+                    topic.major
                 ),
             ));
         }
-        let skew = event.ts.millis() - now_ms;
-        if skew < -self.config.max_clock_skew_ms {
+        // In i128: `ts` is any i64 the client chose, and the distance between two i64 always
+        // fits, so an ancient `ts` is stale by its true distance, never a wrapped-around future.
+        let skew = i128::from(event.ts.millis()).saturating_sub(i128::from(now_ms));
+        let max_skew = i128::from(self.config.max_clock_skew_ms);
+        if skew < max_skew.saturating_neg() {
             return Err((
                 RejectReason::StaleEvent,
                 format!(
-                    "ts is {} ms in the past; at most {} ms allowed",
-                    -skew, self.config.max_clock_skew_ms
+                    "ts is {} ms in the past; at most {max_skew} ms allowed",
+                    skew.unsigned_abs(),
                 ),
             ));
         }
-        if skew > self.config.max_clock_skew_ms {
+        if skew > max_skew {
             return Err((
                 RejectReason::FutureEvent,
-                format!(
-                    "ts is {skew} ms in the future; at most {} ms allowed",
-                    self.config.max_clock_skew_ms
-                ),
+                format!("ts is {skew} ms in the future; at most {max_skew} ms allowed"),
             ));
         }
         // The payload as the client sent it: the size the limit is about, measured without
@@ -466,7 +570,11 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         };
         let raw = event.payload.text;
         let meta = event.meta.map(|m| m.text);
-        let mut detail = String::with_capacity(raw.len() + meta.map_or(2, str::len) + 320);
+        let mut detail = String::with_capacity(
+            raw.len()
+                .saturating_add(meta.map_or(2, str::len))
+                .saturating_add(320),
+        );
         // The client's payload text goes out as is unless redaction changed it: no re-encoding
         // on the common path.
         details

@@ -178,7 +178,7 @@ impl<K: KeySource> KeyRing<K> {
     /// the right to); the verifier to check with afterwards, or `None` when nothing was read.
     async fn refresh(&self, now_ms: i64) -> Option<Arc<TokenVerifier>> {
         let last = self.last_read_ms.load(Ordering::Relaxed);
-        if now_ms - last < Self::MIN_REFRESH_MS
+        if now_ms.saturating_sub(last) < Self::MIN_REFRESH_MS
             || self
                 .last_read_ms
                 .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)

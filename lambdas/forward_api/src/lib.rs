@@ -11,6 +11,7 @@ pub mod keys;
 pub mod metrics;
 pub mod redact;
 pub mod request;
+pub mod sdk;
 pub mod state;
 pub mod tape;
 pub mod topics;
@@ -18,7 +19,7 @@ pub mod topics;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, HeaderValue, header::CONTENT_TYPE};
-use eventfabric_core::EventSink;
+use eventfabric_core::{Deadline, EventSink};
 use serde::Serialize;
 
 pub use auth::{Authenticator, TokenVerifier};
@@ -44,12 +45,14 @@ fn authorization(request: &ApiGatewayV2httpRequest) -> Option<&str> {
 
 /// Answers one HTTP API request: 202 with per-event results, or 4xx for the whole request.
 /// `authenticator` is a [`TokenVerifier`], or in the deployed function a [`KeyRing`] that
-/// follows rotations of the signing secret.
+/// follows rotations of the signing secret. The answer is ready by `answer_by`: store calls
+/// and publish retries stop in time for it (see [`Forwarder::forward`]).
 pub async fn handle<S: EventSink, St: SessionState, A: Authenticator>(
     forwarder: &Forwarder<S, St>,
     authenticator: &A,
     request: &ApiGatewayV2httpRequest,
     now_ms: i64,
+    answer_by: Deadline,
 ) -> ApiGatewayV2httpResponse {
     let request_id = request.request_context.request_id.as_deref().unwrap_or("-");
     let limits = forwarder.config().request;
@@ -75,11 +78,11 @@ pub async fn handle<S: EventSink, St: SessionState, A: Authenticator>(
     };
     let quota = forwarder.config().quota_events_per_minute;
     let events = u32::try_from(body.events.len()).unwrap_or(u32::MAX);
-    match forwarder
+    let work = forwarder.work_deadline(answer_by);
+    let consume = forwarder
         .state()
-        .consume_quota(&claims.sub, events, quota, now_ms)
-        .await
-    {
+        .consume_quota(&claims.sub, events, quota, now_ms);
+    match forwarder.store_call(work, consume).await {
         Ok(state::QuotaDecision::Allowed) => {}
         Ok(state::QuotaDecision::Exceeded {
             retry_after_seconds,
@@ -93,15 +96,27 @@ pub async fn handle<S: EventSink, St: SessionState, A: Authenticator>(
             };
             return refuse(request_id, &e, Some(retry_after_seconds));
         }
-        Err(e) => {
+        Err(e @ state::StateError::Unavailable(_)) => {
             // Fail open: the stage throttle still bounds the rate, and refusing every request
             // while the store is down would lose the events.
             tracing::warn!(request_id, error = %e, "quota store unavailable; request let through");
             metrics::state_store_error();
         }
+        Err(e @ state::StateError::Refused(_)) => {
+            // Not an outage but a request the store will never take (a deployment fault, as
+            // the request's fields are checked before): nothing is forwarded uncounted.
+            tracing::error!(request_id, error = %e, "quota store refused the request");
+            metrics::state_store_error();
+            let e = RequestError {
+                status: 500,
+                code: "internal_error",
+                message: "the session state store refused the quota update".to_owned(),
+            };
+            return refuse(request_id, &e, None);
+        }
     }
     let total = body.events.len();
-    let outcome = forwarder.forward(body, now_ms).await;
+    let outcome = forwarder.forward(body, now_ms, answer_by).await;
     let mut by_reason = std::collections::BTreeMap::new();
     for r in &outcome.rejected {
         *by_reason.entry(r.reason).or_insert(0u32) += 1;
@@ -125,13 +140,16 @@ fn refuse(
     e: &RequestError,
     retry_after_seconds: Option<i64>,
 ) -> ApiGatewayV2httpResponse {
-    tracing::info!(request_id, status = e.status, error = e.code, message = %e.message, "forward request refused");
+    // Messages quote client text only escaped and capped (`request::echo`); `bounded` caps
+    // whatever a library error might add.
+    let message = request::bounded(e.message.clone());
+    tracing::info!(request_id, status = e.status, error = e.code, message = %message, "forward request refused");
     metrics::request_refused(e.status);
     let mut response = json_response(
         e.status,
         &ErrorBody {
             error: e.code,
-            message: &e.message,
+            message: &message,
         },
     );
     if let Some(seconds) = retry_after_seconds {
@@ -174,6 +192,10 @@ pub async fn read_secret(
         .secret_string
         .ok_or_else(|| format!("the secret {secret_id} has no string value"))
 }
+
+/// Kept free before the invocation's deadline to serialize the answer, write the metrics and
+/// hand the answer to the runtime API.
+pub const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {

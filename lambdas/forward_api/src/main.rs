@@ -18,7 +18,7 @@
 //! - the usual AWS SDK variables (`AWS_REGION`, `AWS_ENDPOINT_URL` for local emulators).
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use eventfabric_core::{EventBridgeApi, EventBridgeSink, RetryPolicy};
+use eventfabric_core::{Deadline, EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_registry::Registry;
 use forward_api::{
     CompiledTopics, DynamoState, ForwardConfig, Forwarder, KeyRing, Redactor, SecretsManagerKeys,
@@ -83,17 +83,20 @@ async fn main() -> Result<(), Error> {
     .await?;
 
     let sink = EventBridgeSink::new(
-        EventBridgeApi::new(aws_sdk_eventbridge::Client::new(&aws)),
+        EventBridgeApi::new(forward_api::sdk::eventbridge(&aws)),
         RetryPolicy::default(),
     );
-    let state = DynamoState::new(aws_sdk_dynamodb::Client::new(&aws), table);
+    let state = DynamoState::new(forward_api::sdk::dynamodb(&aws), table);
     let forwarder = Forwarder::new(topics, sink, state, config).with_redactor(redactor);
     let (forwarder, keys) = (&forwarder, &keys);
 
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
+            let now_ms = forward_api::now_ms();
+            let answer_by =
+                Deadline::from_epoch_ms(event.context.deadline, now_ms, forward_api::ANSWER_MARGIN);
             let response =
-                forward_api::handle(forwarder, keys, &event.payload, forward_api::now_ms()).await;
+                forward_api::handle(forwarder, keys, &event.payload, now_ms, answer_by).await;
             // One EMF document per label set, on stdout (CloudWatch Logs extracts the metrics).
             if let Err(e) = metrics
                 .set_property("requestId", event.context.request_id.clone())

@@ -1,5 +1,9 @@
 //! The request envelope: body decoding and the request-level checks that answer 4xx.
 
+// Every number here may come from a client: arithmetic is checked or saturating, and clippy
+// holds new code to that.
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::borrow::Cow;
 
 use base64::Engine;
@@ -52,6 +56,85 @@ pub struct Json<'a> {
     pub text: &'a str,
 }
 
+/// Longest event id and `client.sessionId`, in bytes. Ids are 1 to 128 visible ASCII
+/// characters (U+0021–U+007E: no spaces, no control characters), which every UUID, ULID,
+/// nanoid or `prefix-123` style id fits. They become part of a state store key (DynamoDB
+/// takes at most 2,048 bytes), of every answer and of the events consumers dedupe on, so both
+/// are checked before anything is stored or sent.
+pub const MAX_ID_BYTES: usize = 128;
+/// Longest `client.tabId`, `client.appVersion` and `client.nonce`, in bytes (copied into every
+/// forwarded event's detail). Any text without control characters.
+pub const MAX_CLIENT_FIELD_BYTES: usize = 128;
+/// Longest piece of client text quoted back in a message, in characters.
+const ECHO_CHARS: usize = 64;
+/// Longest message or rejection detail, in bytes.
+const MAX_MESSAGE_BYTES: usize = 300;
+
+/// Client text quoted in a message: in single quotes, escaped (control characters and quotes
+/// as `\n`, `\u{1b}`, `\'`) and cut to [`ECHO_CHARS`] characters, so an answer or a log line
+/// never carries more than a recognisable prefix of what was sent.
+pub fn echo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(ECHO_CHARS).saturating_add(2));
+    out.push('\'');
+    for (n, c) in text.chars().enumerate() {
+        if n == ECHO_CHARS {
+            out.push('…');
+            break;
+        }
+        out.extend(c.escape_debug());
+    }
+    out.push('\'');
+    out
+}
+
+/// A message cut to [`MAX_MESSAGE_BYTES`] (at a character boundary), for whatever a message
+/// built from library errors may quote.
+pub fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(end) {
+            end = end.saturating_sub(1);
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
+}
+
+/// Why `id` cannot be an event id or session id, if it cannot.
+pub fn id_problem(id: &str) -> Option<String> {
+    if id.is_empty() {
+        return Some("must not be empty".to_owned());
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Some(format!(
+            "is {} bytes long; the limit is {MAX_ID_BYTES}",
+            id.len()
+        ));
+    }
+    id.bytes()
+        .position(|b| !b.is_ascii_graphic())
+        .map(|at| {
+            format!(
+                "character {at} is not visible ASCII (U+0021–U+007E); ids may not hold spaces, control or non-ASCII characters"
+            )
+        })
+}
+
+/// Why a client field (tab id, app version, nonce) is unusable, if it is.
+fn client_field_problem(value: &str) -> Option<String> {
+    if value.len() > MAX_CLIENT_FIELD_BYTES {
+        return Some(format!(
+            "is {} bytes long; the limit is {MAX_CLIENT_FIELD_BYTES}",
+            value.len()
+        ));
+    }
+    value
+        .chars()
+        .position(char::is_control)
+        .map(|at| format!("character {at} is a control character"))
+}
+
 /// The envelope's fields, in the order problems are reported.
 const FIELDS: [&str; 6] = ["id", "ts", "topic", "payload", "meta", "schemaVersion"];
 const CLIENT_FIELDS: [&str; 4] = ["appVersion", "sessionId", "tabId", "nonce"];
@@ -66,7 +149,8 @@ fn unexpected<'x>(item: &'x Item<'_>) -> de::Unexpected<'x> {
             (None, Some(i)) => de::Unexpected::Signed(i),
             (None, None) => de::Unexpected::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
-        Item::String(s) | Item::Key(s) => de::Unexpected::Str(s),
+        // Never the text itself: it may be a whole body's worth of client data.
+        Item::String(_) | Item::Key(_) => de::Unexpected::Other("string"),
         Item::Array { .. } => de::Unexpected::Seq,
         Item::Object { .. } => de::Unexpected::Map,
     }
@@ -100,7 +184,10 @@ fn timestamp_field(values: &Tape<'_>, at: usize, field: &str) -> Result<Timestam
             (None, None) => Err(wrong_type(field, values.item(at), expected)),
         },
         Item::String(text) => Timestamp::parse_rfc3339(text).ok_or_else(|| {
-            format!("{field}: '{text}' is not an RFC 3339 timestamp or epoch milliseconds")
+            format!(
+                "{field}: {} is not an RFC 3339 timestamp or epoch milliseconds",
+                echo(text)
+            )
         }),
         other => Err(wrong_type(field, other, expected)),
     }
@@ -129,7 +216,8 @@ fn members<const N: usize>(
             None => {
                 problem.get_or_insert_with(|| {
                     format!(
-                        "unknown field `{name}`, expected one of `{}`",
+                        "unknown field {}, expected one of `{}`",
+                        echo(name),
                         names.join("`, `")
                     )
                 });
@@ -155,8 +243,9 @@ impl<'a> Event<'a> {
             Item::Null | Item::Removed { .. } => return not_an_object("null".to_owned()),
         }
         let (fields, problem) = members(values, at, &FIELDS);
+        // Only an id that could be one is quoted back; otherwise the index identifies the event.
         let id = fields[0].and_then(|i| match values.item(i) {
-            Item::String(id) => Some(id.as_ref()),
+            Item::String(id) if id_problem(id).is_none() => Some(id.as_ref()),
             _ => None,
         });
         let detail = match problem {
@@ -175,6 +264,9 @@ impl<'a> Event<'a> {
     fn from_fields(values: &Tape<'a>, fields: [Option<usize>; 6]) -> Result<Self, String> {
         let missing = |i: usize| format!("missing field `{}`", FIELDS[i]);
         let id = string_field(values, fields[0].ok_or_else(|| missing(0))?, "id")?;
+        if let Some(problem) = id_problem(&id) {
+            return Err(format!("id: {problem}"));
+        }
         let ts = fields[1].ok_or_else(|| missing(1))?;
         let topic = fields[2].ok_or_else(|| missing(2))?;
         let payload = fields[3].ok_or_else(|| missing(3))?;
@@ -297,11 +389,11 @@ pub fn decode_body(
     };
     // A base64 body decodes to 3/4 of its length: refuse oversize bodies before decoding.
     let decoded_len_upper = if is_base64 {
-        body.len() / 4 * 3
+        (body.len() / 4).saturating_mul(3)
     } else {
         body.len()
     };
-    if decoded_len_upper > limits.max_body_bytes + 3 {
+    if decoded_len_upper > limits.max_body_bytes.saturating_add(3) {
         return Err(too_large(decoded_len_upper));
     }
     let bytes: Cow<'_, str> = if is_base64 {
@@ -328,7 +420,7 @@ pub fn parse_request(
     limits: RequestLimits,
 ) -> Result<ForwardRequest<'_>, RequestError> {
     // Items are about one per eight bytes of a typical body.
-    let mut values = Tape::with_capacity(text.len() / 8 + 16);
+    let mut values = Tape::with_capacity((text.len() / 8).saturating_add(16));
     let invalid =
         |e: String| RequestError::bad_request(format!("body is not a valid forward request: {e}"));
     values.load_with_repeats(text).map_err(invalid)?;
@@ -350,14 +442,22 @@ pub fn parse_request(
             limits.max_events
         )));
     }
+    let client = &request.client;
+    if let Some(problem) = id_problem(&client.session_id) {
+        return Err(RequestError::bad_request(format!(
+            "client.sessionId: {problem}"
+        )));
+    }
+    if client.tab_id.is_empty() {
+        return Err(RequestError::bad_request("client.tabId: must not be empty"));
+    }
     for (field, value) in [
-        ("client.sessionId", &request.client.session_id),
-        ("client.tabId", &request.client.tab_id),
+        ("client.tabId", &client.tab_id),
+        ("client.appVersion", &client.app_version),
+        ("client.nonce", &client.nonce),
     ] {
-        if value.is_empty() {
-            return Err(RequestError::bad_request(format!(
-                "{field}: must not be empty"
-            )));
+        if let Some(problem) = client_field_problem(value) {
+            return Err(RequestError::bad_request(format!("{field}: {problem}")));
         }
     }
     Ok(request)
@@ -518,7 +618,7 @@ mod tests {
                 bad(Some("m1"), "missing field `ts`"),
                 bad(
                     Some("m2"),
-                    "unknown field `extra`, expected one of `id`, `ts`, `topic`, `payload`, `meta`, `schemaVersion`"
+                    "unknown field 'extra', expected one of `id`, `ts`, `topic`, `payload`, `meta`, `schemaVersion`"
                 ),
                 bad(Some("m3"), "duplicate field `ts`"),
                 bad(None, "id: invalid type: integer `7`, expected a string"),

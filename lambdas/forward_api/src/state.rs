@@ -35,10 +35,23 @@ pub const DEFAULT_CLAIM_LEASE_SECONDS: i64 = 30;
 /// Length of a quota window.
 pub const QUOTA_WINDOW_SECONDS: i64 = 60;
 
-/// The state store failed (throttled, unreachable, misconfigured).
+/// Largest partition key DynamoDB accepts, in bytes. [`MemoryState`] refuses larger keys the
+/// same way, so tests see what the table would do; the request checks keep ids well below it
+/// ([`crate::request::MAX_ID_BYTES`]).
+pub const MAX_KEY_BYTES: usize = 2048;
+
+/// A state store call failed. The two kinds are handled differently: only an unavailable store
+/// is worked around (fail open); a refusal is never, since the same request would be refused
+/// again and working around it would let a client switch deduplication off at will.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("session state store: {0}")]
-pub struct StateError(pub String);
+pub enum StateError {
+    /// Unreachable, throttled, failing on its side (5xx) or not answering in time.
+    #[error("session state store unavailable: {0}")]
+    Unavailable(String),
+    /// Refused the request as invalid or forbidden (validation, permissions, missing table).
+    #[error("session state store refused the request: {0}")]
+    Refused(String),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuotaDecision {
@@ -116,13 +129,24 @@ fn claim_key(session_id: &str, id: &str) -> String {
     format!("idem#{}#{session_id}#{id}", session_id.len())
 }
 
+/// A key as DynamoDB would take it, or its refusal.
+fn checked_key(key: String) -> Result<String, StateError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(StateError::Refused(format!(
+            "ValidationException: the key is {} bytes; a partition key holds at most {MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok(key)
+}
+
 /// In-memory state, for tests and local runs.
 #[derive(Debug, Default)]
 pub struct MemoryState {
     /// quota key → (count, expires at); claim key → (lease until or 0 when confirmed, expires
     /// at), all in seconds
     items: Mutex<HashMap<String, (u64, i64)>>,
-    fail: bool,
+    fail: Option<StateError>,
 }
 
 impl MemoryState {
@@ -130,10 +154,18 @@ impl MemoryState {
         Self::default()
     }
 
-    /// A store whose every call fails, to exercise the degraded path.
+    /// A store whose every call fails as unavailable, to exercise the degraded path.
     pub fn unavailable() -> Self {
         Self {
-            fail: true,
+            fail: Some(StateError::Unavailable("injected failure".into())),
+            ..Self::default()
+        }
+    }
+
+    /// A store that refuses every call as invalid (what a misconfigured table or role does).
+    pub fn refusing() -> Self {
+        Self {
+            fail: Some(StateError::Refused("injected refusal".into())),
             ..Self::default()
         }
     }
@@ -147,13 +179,14 @@ impl SessionState for MemoryState {
         limit: u32,
         now_ms: i64,
     ) -> Result<QuotaDecision, StateError> {
-        if self.fail {
-            return Err(StateError("injected failure".into()));
+        if let Some(e) = &self.fail {
+            return Err(e.clone());
         }
         let now_s = now_ms.div_euclid(1000);
+        let key = checked_key(quota_key(session_id, now_ms))?;
         let mut items = self.items.lock().expect("state lock");
         let entry = items
-            .entry(quota_key(session_id, now_ms))
+            .entry(key)
             .or_insert((0, window_start(now_ms) + QUOTA_WINDOW_SECONDS));
         if entry.1 <= now_s {
             *entry = (0, window_start(now_ms) + QUOTA_WINDOW_SECONDS);
@@ -174,17 +207,14 @@ impl SessionState for MemoryState {
         lease_seconds: i64,
         now_ms: i64,
     ) -> Vec<Result<Claim, StateError>> {
-        if self.fail {
-            return ids
-                .iter()
-                .map(|_| Err(StateError("injected failure".into())))
-                .collect();
+        if let Some(e) = &self.fail {
+            return ids.iter().map(|_| Err(e.clone())).collect();
         }
         let now_s = now_ms.div_euclid(1000);
         let mut items = self.items.lock().expect("state lock");
         ids.iter()
             .map(|id| {
-                let key = claim_key(session_id, id);
+                let key = checked_key(claim_key(session_id, id))?;
                 let lease_until = u64::try_from(now_s + lease_seconds).unwrap_or(0);
                 match items.get(&key) {
                     // Live, and confirmed or still within its lease.
@@ -204,14 +234,14 @@ impl SessionState for MemoryState {
     }
 
     async fn confirm(&self, session_id: &str, ids: &[&str], now_ms: i64) -> Result<(), StateError> {
-        if self.fail {
-            return Err(StateError("injected failure".into()));
+        if let Some(e) = &self.fail {
+            return Err(e.clone());
         }
         let now_s = now_ms.div_euclid(1000);
         let mut items = self.items.lock().expect("state lock");
         for id in ids {
             items.insert(
-                claim_key(session_id, id),
+                checked_key(claim_key(session_id, id))?,
                 (0, now_s + IDEMPOTENCY_TTL_SECONDS),
             );
         }
@@ -219,8 +249,8 @@ impl SessionState for MemoryState {
     }
 
     async fn release(&self, session_id: &str, ids: &[&str]) -> Result<(), StateError> {
-        if self.fail {
-            return Err(StateError("injected failure".into()));
+        if let Some(e) = &self.fail {
+            return Err(e.clone());
         }
         let mut items = self.items.lock().expect("state lock");
         for id in ids {
@@ -337,22 +367,44 @@ where
         .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
+/// Service error codes that mean "try later", not "this request is wrong".
+fn is_transient_code(code: &str) -> bool {
+    matches!(
+        code,
+        "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+            | "TransactionConflictException"
+    )
+}
+
 fn state_error<E, R>(error: SdkError<E, R>) -> StateError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let detail = error
-        .as_service_error()
-        .map(|e| {
-            format!(
-                "{}: {}",
-                e.code().unwrap_or("unknown"),
-                e.message().unwrap_or("")
-            )
-        })
-        .unwrap_or_else(|| aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string());
-    StateError(detail)
+    match &error {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code().unwrap_or("unknown");
+            let detail = format!("{code}: {}", e.message().unwrap_or(""));
+            if is_transient_code(code) {
+                StateError::Unavailable(detail)
+            } else {
+                StateError::Refused(detail)
+            }
+        }
+        // The request could not even be built: it would fail the same way every time.
+        SdkError::ConstructionFailure(_) => {
+            StateError::Refused(aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string())
+        }
+        // Timeouts, connection failures, unreadable answers.
+        _ => StateError::Unavailable(
+            aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string(),
+        ),
+    }
 }
 
 impl SessionState for DynamoState {
@@ -410,7 +462,7 @@ impl SessionState for DynamoState {
                 expires_at: now_s + IDEMPOTENCY_TTL_SECONDS,
                 lease_until: Some(now_s + lease_seconds),
             })
-            .map_err(|e| StateError(format!("cannot encode the idempotency item: {e}")))?;
+            .map_err(|e| StateError::Refused(format!("cannot encode the idempotency item: {e}")))?;
             let result = self
                 .client
                 .put_item()
@@ -449,11 +501,13 @@ impl SessionState for DynamoState {
                         expires_at: now_s + IDEMPOTENCY_TTL_SECONDS,
                         lease_until: None,
                     })
-                    .map_err(|e| StateError(format!("cannot encode the idempotency item: {e}")))?;
+                    .map_err(|e| {
+                        StateError::Refused(format!("cannot encode the idempotency item: {e}"))
+                    })?;
                     let put = PutRequest::builder()
                         .set_item(Some(item))
                         .build()
-                        .map_err(|e| StateError(e.to_string()))?;
+                        .map_err(|e| StateError::Refused(e.to_string()))?;
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<Vec<_>, StateError>>()?;
@@ -477,7 +531,7 @@ impl SessionState for DynamoState {
                     .unwrap_or_default();
             }
             if !requests.is_empty() {
-                return Err(StateError(format!(
+                return Err(StateError::Unavailable(format!(
                     "{} idempotency keys left unconfirmed after 3 attempts",
                     requests.len()
                 )));

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{NOW, fixture, forwarder, verifier};
-use eventfabric_core::MemorySink;
+use eventfabric_core::{Deadline, MemorySink};
 use eventfabric_registry::glue::{GlueColumn, archive_columns};
 use eventfabric_registry::{Bus, ForwardingPolicy, Registry};
 use forward_api::{ForwardConfig, MemoryState, handle};
@@ -124,7 +124,7 @@ async fn analytics_details(topic: &str, payload: &Value) -> Vec<Value> {
         MemoryState::new(),
         ForwardConfig::with_buses("session-bus", Some("analytics-bus".into())),
     );
-    let response = handle(&forwarder, &verifier(), &request, NOW).await;
+    let response = handle(&forwarder, &verifier(), &request, NOW, Deadline::NONE).await;
     assert_eq!(response.status_code, 202, "{:?}", response.body);
     forwarder
         .sink()

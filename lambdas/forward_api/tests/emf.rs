@@ -4,7 +4,7 @@
 mod common;
 
 use common::{NOW, config, fixture, forwarder, verifier};
-use eventfabric_core::MemorySink;
+use eventfabric_core::{Deadline, MemorySink};
 use forward_api::{MemoryState, handle};
 use serde_json::Value;
 
@@ -21,10 +21,10 @@ async fn a_request_emits_forwarded_dropped_and_refused_counts() {
     let forwarder = forwarder(MemorySink::new(), MemoryState::new(), config());
     let verifier = verifier();
     let request = fixture();
-    handle(&forwarder, &verifier, &request, NOW).await;
+    handle(&forwarder, &verifier, &request, NOW, Deadline::NONE).await;
     let mut anonymous = request.clone();
     anonymous.headers.remove("authorization");
-    handle(&forwarder, &verifier, &anonymous, NOW).await;
+    handle(&forwarder, &verifier, &anonymous, NOW, Deadline::NONE).await;
 
     let mut out = Vec::new();
     collector.flush(&mut out).unwrap();

@@ -6,7 +6,7 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use aws_lambda_events::encodings::Body;
 use base64::Engine;
 use common::{LOCAL_SECRET, NOW, config, fixture, forwarder, verifier};
-use eventfabric_core::MemorySink;
+use eventfabric_core::{Deadline, MemorySink};
 use forward_api::{ForwardConfig, Forwarder, KeyRing, MemoryKeys, MemoryState, Redactor, handle};
 use serde_json::{Value, json};
 
@@ -54,7 +54,7 @@ async fn forward_text(events: &str) -> (Value, Forwarder<MemorySink, MemoryState
     let mut request = fixture();
     request.body = Some(format!(r#"{{"events": {events}, "client": {}}}"#, client()));
     let forwarder = forwarder_with(MemorySink::new());
-    let response = handle(&forwarder, &verifier(), &request, NOW).await;
+    let response = handle(&forwarder, &verifier(), &request, NOW, Deadline::NONE).await;
     assert_eq!(response.status_code, 202);
     (body_json(&response), forwarder)
 }
@@ -66,6 +66,7 @@ async fn forward(events: Vec<Value>) -> (Value, Vec<eventfabric_core::BusEntry<'
         &verifier(),
         &with_body(json!({"events": events, "client": client()})),
         NOW,
+        Deadline::NONE,
     )
     .await;
     assert_eq!(response.status_code, 202);
@@ -89,7 +90,7 @@ fn reasons(body: &Value) -> Vec<(String, String)> {
 #[tokio::test]
 async fn the_fixture_request_is_answered_event_by_event() {
     let forwarder = forwarder_with(MemorySink::new());
-    let response = handle(&forwarder, &verifier(), &fixture(), NOW).await;
+    let response = handle(&forwarder, &verifier(), &fixture(), NOW, Deadline::NONE).await;
     assert_eq!(response.status_code, 202);
     assert_eq!(response.headers["content-type"], "application/json");
     let body = body_json(&response);
@@ -134,7 +135,7 @@ async fn the_fixture_request_is_answered_event_by_event() {
 #[tokio::test]
 async fn events_map_onto_eventbridge_entries() {
     let forwarder = forwarder_with(MemorySink::new());
-    handle(&forwarder, &verifier(), &fixture(), NOW).await;
+    handle(&forwarder, &verifier(), &fixture(), NOW, Deadline::NONE).await;
     let published = forwarder.sink().published();
     let started = &published[0];
     assert_eq!(started.id, "evt-started");
@@ -165,7 +166,7 @@ async fn events_map_onto_eventbridge_entries() {
 #[tokio::test]
 async fn high_pii_fields_never_leave() {
     let forwarder = forwarder_with(MemorySink::new());
-    handle(&forwarder, &verifier(), &fixture(), NOW).await;
+    handle(&forwarder, &verifier(), &fixture(), NOW, Deadline::NONE).await;
     let profile = forwarder
         .sink()
         .published()
@@ -192,7 +193,7 @@ async fn high_pii_fields_never_leave() {
 async fn without_a_hashing_key_hashed_fields_are_refused_not_sent() {
     let forwarder = forwarder(MemorySink::new(), MemoryState::new(), config())
         .with_redactor(Redactor::without_hashing());
-    let body = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW).await);
+    let body = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW, Deadline::NONE).await);
     let profile = body["rejected"]
         .as_array()
         .unwrap()
@@ -231,6 +232,7 @@ async fn requests_without_a_valid_session_token_get_401() {
         &verifier(),
         &without_header("authorization"),
         NOW,
+        Deadline::NONE,
     )
     .await;
     assert_eq!(missing.status_code, 401);
@@ -243,14 +245,27 @@ async fn requests_without_a_valid_session_token_get_401() {
     )
     .unwrap();
     assert_eq!(
-        handle(&forwarder, &verifier(), &with_token(&forged), NOW)
-            .await
-            .status_code,
+        handle(
+            &forwarder,
+            &verifier(),
+            &with_token(&forged),
+            NOW,
+            Deadline::NONE
+        )
+        .await
+        .status_code,
         401
     );
 
     let expired = forward_api::auth::mint(LOCAL_SECRET, "sess-123", NOW / 1000 - 600).unwrap();
-    let response = handle(&forwarder, &verifier(), &with_token(&expired), NOW).await;
+    let response = handle(
+        &forwarder,
+        &verifier(),
+        &with_token(&expired),
+        NOW,
+        Deadline::NONE,
+    )
+    .await;
     assert_eq!(response.status_code, 401);
     assert!(
         body_json(&response)["message"]
@@ -272,7 +287,11 @@ async fn a_token_signed_after_a_rotation_of_the_secret_passes_without_a_restart(
     let token = forward_api::auth::mint(next, "sess-123", NOW / 1000 + 600).unwrap();
     let status = |request: ApiGatewayV2httpRequest, at: i64| {
         let (forwarder, keys) = (&forwarder, &keys);
-        async move { handle(forwarder, keys, &request, at).await.status_code }
+        async move {
+            handle(forwarder, keys, &request, at, Deadline::NONE)
+                .await
+                .status_code
+        }
     };
     // Within a minute of the last read the held keys are kept, so the new key is unknown.
     assert_eq!(status(with_token(&token), NOW + 1_000).await, 401);
@@ -289,7 +308,14 @@ async fn a_token_signed_after_a_rotation_of_the_secret_passes_without_a_restart(
 async fn a_token_for_another_session_gets_403() {
     let forwarder = forwarder_with(MemorySink::new());
     let other = forward_api::auth::mint(LOCAL_SECRET, "sess-999", NOW / 1000 + 60).unwrap();
-    let response = handle(&forwarder, &verifier(), &with_token(&other), NOW).await;
+    let response = handle(
+        &forwarder,
+        &verifier(),
+        &with_token(&other),
+        NOW,
+        Deadline::NONE,
+    )
+    .await;
     assert_eq!(response.status_code, 403);
     assert!(
         body_json(&response)["message"]
@@ -306,13 +332,20 @@ async fn a_session_over_its_quota_gets_429_with_retry_after() {
     config.quota_events_per_minute = 12; // the fixture has 8 events
     let forwarder = forwarder(MemorySink::new(), MemoryState::new(), config);
     assert_eq!(
-        handle(&forwarder, &verifier(), &fixture(), NOW)
+        handle(&forwarder, &verifier(), &fixture(), NOW, Deadline::NONE)
             .await
             .status_code,
         202
     );
     let published = forwarder.sink().take().len();
-    let response = handle(&forwarder, &verifier(), &fixture(), NOW + 20_000).await;
+    let response = handle(
+        &forwarder,
+        &verifier(),
+        &fixture(),
+        NOW + 20_000,
+        Deadline::NONE,
+    )
+    .await;
     assert_eq!(response.status_code, 429);
     assert_eq!(body_json(&response)["error"], "quota_exceeded");
     assert_eq!(response.headers["retry-after"], "40");
@@ -322,9 +355,15 @@ async fn a_session_over_its_quota_gets_429_with_retry_after() {
     );
     // The next window has room again.
     assert_eq!(
-        handle(&forwarder, &verifier(), &fixture(), NOW + 60_000)
-            .await
-            .status_code,
+        handle(
+            &forwarder,
+            &verifier(),
+            &fixture(),
+            NOW + 60_000,
+            Deadline::NONE
+        )
+        .await
+        .status_code,
         202
     );
     assert_eq!(published, 4);
@@ -333,11 +372,20 @@ async fn a_session_over_its_quota_gets_429_with_retry_after() {
 #[tokio::test]
 async fn a_repeated_request_is_reported_not_resent() {
     let forwarder = forwarder_with(MemorySink::new());
-    let first = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW).await);
+    let first = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW, Deadline::NONE).await);
     assert_eq!(first["accepted"].as_array().unwrap().len(), 4);
     assert_eq!(forwarder.sink().take().len(), 4);
 
-    let second = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW + 30_000).await);
+    let second = body_json(
+        &handle(
+            &forwarder,
+            &verifier(),
+            &fixture(),
+            NOW + 30_000,
+            Deadline::NONE,
+        )
+        .await,
+    );
     assert_eq!(second["accepted"], json!([]));
     let already: Vec<_> = reasons(&second)
         .into_iter()
@@ -359,12 +407,21 @@ async fn an_event_whose_publishing_failed_can_be_retried() {
         state.clone(),
         config(),
     );
-    let first = body_json(&handle(&failing, &verifier(), &fixture(), NOW).await);
+    let first = body_json(&handle(&failing, &verifier(), &fixture(), NOW, Deadline::NONE).await);
     assert_eq!(first["accepted"].as_array().unwrap().len(), 3);
 
     // Same state, healthy bus: only the failed event goes through on retry.
     let healthy = forwarder(MemorySink::new(), state, config());
-    let retry = body_json(&handle(&healthy, &verifier(), &fixture(), NOW + 5_000).await);
+    let retry = body_json(
+        &handle(
+            &healthy,
+            &verifier(),
+            &fixture(),
+            NOW + 5_000,
+            Deadline::NONE,
+        )
+        .await,
+    );
     assert_eq!(retry["accepted"], json!(["evt-summary"]));
 }
 
@@ -379,20 +436,47 @@ async fn events_claimed_by_an_invocation_that_died_are_sent_by_the_retry_after_t
     config.claim_lease_seconds = 15;
     let forwarder = forwarder(MemorySink::new(), state, config);
     // While the lease runs, a concurrent retry must not send them twice.
-    let early = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW + 5_000).await);
+    let early = body_json(
+        &handle(
+            &forwarder,
+            &verifier(),
+            &fixture(),
+            NOW + 5_000,
+            Deadline::NONE,
+        )
+        .await,
+    );
     assert_eq!(early["accepted"], json!([]), "{early}");
     // After it, the retry sends them: nothing is lost to the dead invocation.
-    let late = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW + 16_000).await);
+    let late = body_json(
+        &handle(
+            &forwarder,
+            &verifier(),
+            &fixture(),
+            NOW + 16_000,
+            Deadline::NONE,
+        )
+        .await,
+    );
     assert_eq!(late["accepted"], json!(ids), "{late}");
     // And now they are confirmed: a further retry is a duplicate even after the lease.
-    let again = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW + 40_000).await);
+    let again = body_json(
+        &handle(
+            &forwarder,
+            &verifier(),
+            &fixture(),
+            NOW + 40_000,
+            Deadline::NONE,
+        )
+        .await,
+    );
     assert_eq!(again["accepted"], json!([]), "{again}");
 }
 
 #[tokio::test]
 async fn an_unavailable_state_store_degrades_to_at_least_once() {
     let forwarder = forwarder(MemorySink::new(), MemoryState::unavailable(), config());
-    let response = handle(&forwarder, &verifier(), &fixture(), NOW).await;
+    let response = handle(&forwarder, &verifier(), &fixture(), NOW, Deadline::NONE).await;
     assert_eq!(response.status_code, 202);
     assert_eq!(
         body_json(&response)["accepted"].as_array().unwrap().len(),
@@ -405,7 +489,7 @@ async fn malformed_bodies_get_400_with_the_field_named() {
     let forwarder = forwarder_with(MemorySink::new());
     let mut request = fixture();
     request.body = Some(json!({"events": [], "client": client()}).to_string());
-    let response = handle(&forwarder, &verifier(), &request, NOW).await;
+    let response = handle(&forwarder, &verifier(), &request, NOW, Deadline::NONE).await;
     assert_eq!(response.status_code, 400);
     assert_eq!(
         body_json(&response),
@@ -413,7 +497,7 @@ async fn malformed_bodies_get_400_with_the_field_named() {
     );
 
     request.body = Some(r#"{"events": [{}], "client": {"appVersion": "1"}}"#.into());
-    let response = handle(&forwarder, &verifier(), &request, NOW).await;
+    let response = handle(&forwarder, &verifier(), &request, NOW, Deadline::NONE).await;
     assert_eq!(response.status_code, 400);
     assert!(
         body_json(&response)["message"]
@@ -424,7 +508,7 @@ async fn malformed_bodies_get_400_with_the_field_named() {
 
     request.body = Some("events=1".into());
     assert_eq!(
-        handle(&forwarder, &verifier(), &request, NOW)
+        handle(&forwarder, &verifier(), &request, NOW, Deadline::NONE)
             .await
             .status_code,
         400
@@ -440,7 +524,7 @@ async fn oversized_bodies_get_413() {
         json!({"events": [event("e", "session.lifecycle.started", json!({"pad": pad}))], "client": client()}),
     );
     assert_eq!(
-        handle(&forwarder, &verifier(), &request, NOW)
+        handle(&forwarder, &verifier(), &request, NOW, Deadline::NONE)
             .await
             .status_code,
         413
@@ -454,7 +538,7 @@ async fn base64_bodies_are_decoded() {
     request.body =
         Some(base64::engine::general_purpose::STANDARD.encode(request.body.take().unwrap()));
     request.is_base64_encoded = true;
-    let body = body_json(&handle(&forwarder, &verifier(), &request, NOW).await);
+    let body = body_json(&handle(&forwarder, &verifier(), &request, NOW, Deadline::NONE).await);
     assert_eq!(body["accepted"].as_array().unwrap().len(), 4);
 }
 
@@ -580,14 +664,14 @@ async fn a_value_that_cannot_be_decoded_fails_only_its_event() {
         with("bad", r#"{"x": "\q"}"#),
         client()
     ));
-    let response = handle(&forwarder, &verifier(), &request, NOW).await;
+    let response = handle(&forwarder, &verifier(), &request, NOW, Deadline::NONE).await;
     assert_eq!(response.status_code, 400);
 }
 
 #[tokio::test]
 async fn publish_failures_are_reported_per_event() {
     let forwarder = forwarder_with(MemorySink::failing_for(["session.summary.final"]));
-    let body = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW).await);
+    let body = body_json(&handle(&forwarder, &verifier(), &fixture(), NOW, Deadline::NONE).await);
     assert_eq!(
         body["accepted"],
         json!(["evt-started", "evt-ended", "evt-profile"])

@@ -18,7 +18,7 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use aws_sdk_sqs::config::Credentials;
-use eventfabric_core::{EventBridgeApi, EventBridgeSink, RetryPolicy};
+use eventfabric_core::{Deadline, EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_registry::Registry;
 use forward_api::{
     Authenticator, CompiledTopics, DynamoState, ForwardConfig, Forwarder, KeyRing, Redactor,
@@ -46,14 +46,29 @@ struct Moto {
     endpoint: String,
 }
 
-impl Moto {
-    fn start() -> Self {
-        let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+/// A port no other emulator of this test binary was given. The OS may hand the same free port
+/// to two tests running at once (a listener is dropped before moto binds it); the second
+/// moto then fails to bind, and its test talked to the first one's emulator until that one
+/// was stopped ("connection refused" half way through a test).
+fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
+        if given.insert(port) {
+            return port;
+        }
+    }
+}
+
+impl Moto {
+    fn start() -> Self {
+        let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let port = free_port();
         let child = Command::new(&program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -444,7 +459,14 @@ fn answer(response: &aws_lambda_events::apigw::ApiGatewayV2httpResponse) -> Valu
 /// and returns the 202 answer.
 async fn forward_fixture(env: &Emulated, bus: &str, retry: RetryPolicy) -> Value {
     let (forwarder, verifier) = forwarder(env, bus, retry, 600).await;
-    let response = handle(&forwarder, &verifier, &fixture(), FIXTURE_NOW).await;
+    let response = handle(
+        &forwarder,
+        &verifier,
+        &fixture(),
+        FIXTURE_NOW,
+        Deadline::NONE,
+    )
+    .await;
     assert_eq!(response.status_code, 202);
     answer(&response)
 }
@@ -593,10 +615,24 @@ async fn a_repeated_request_is_reported_as_already_forwarded_and_not_delivered_t
 async fn a_session_over_its_quota_is_refused_with_429() {
     let env = emulate().await;
     let (forwarder, verifier) = forwarder(&env, BUS, RetryPolicy::default(), 10).await;
-    let first = handle(&forwarder, &verifier, &fixture(), FIXTURE_NOW).await;
+    let first = handle(
+        &forwarder,
+        &verifier,
+        &fixture(),
+        FIXTURE_NOW,
+        Deadline::NONE,
+    )
+    .await;
     assert_eq!(first.status_code, 202);
     // 8 + 8 events > 10 within the same minute.
-    let second = handle(&forwarder, &verifier, &fixture(), FIXTURE_NOW + 1_000).await;
+    let second = handle(
+        &forwarder,
+        &verifier,
+        &fixture(),
+        FIXTURE_NOW + 1_000,
+        Deadline::NONE,
+    )
+    .await;
     assert_eq!(second.status_code, 429, "{:?}", second.body);
     assert_eq!(answer(&second)["error"], "quota_exceeded");
     assert_eq!(second.headers["retry-after"], "59");
@@ -610,9 +646,15 @@ async fn requests_without_a_valid_token_or_for_another_session_are_refused() {
     let mut anonymous = fixture();
     anonymous.headers.remove("authorization");
     assert_eq!(
-        handle(&forwarder, &verifier, &anonymous, FIXTURE_NOW)
-            .await
-            .status_code,
+        handle(
+            &forwarder,
+            &verifier,
+            &anonymous,
+            FIXTURE_NOW,
+            Deadline::NONE
+        )
+        .await
+        .status_code,
         401
     );
     let other_session =
@@ -624,7 +666,7 @@ async fn requests_without_a_valid_token_or_for_another_session_are_refused() {
         format!("Bearer {other_session}").parse().unwrap(),
     );
     assert_eq!(
-        handle(&forwarder, &verifier, &foreign, FIXTURE_NOW)
+        handle(&forwarder, &verifier, &foreign, FIXTURE_NOW, Deadline::NONE)
             .await
             .status_code,
         403
@@ -657,7 +699,7 @@ fn with(mut event: Value, key: &str, value: Value) -> Value {
 async fn send(forwarder: &EmulatedForwarder, verifier: &Keys, events: Vec<Value>) -> Value {
     let mut request = fixture();
     request.body = Some(client_body(events));
-    let response = handle(forwarder, verifier, &request, FIXTURE_NOW).await;
+    let response = handle(forwarder, verifier, &request, FIXTURE_NOW, Deadline::NONE).await;
     assert_eq!(response.status_code, 202, "{:?}", response.body);
     answer(&response)
 }
@@ -862,7 +904,7 @@ async fn policy_sampled_forwards_a_deterministic_sample_to_the_analytics_archive
         json!({"events": events(), "client": {"appVersion": "4.2.0", "sessionId": "sess-456", "tabId": "t", "nonce": "n"}})
             .to_string(),
     );
-    let again = answer(&handle(&forwarder, &verifier, &other, FIXTURE_NOW).await);
+    let again = answer(&handle(&forwarder, &verifier, &other, FIXTURE_NOW, Deadline::NONE).await);
     assert_eq!(again["accepted"], json!(kept));
 }
 

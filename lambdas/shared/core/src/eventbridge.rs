@@ -12,6 +12,7 @@ use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use crate::bus::{BusEntry, MAX_REQUEST_BYTES, batches};
+use crate::deadline::Deadline;
 use crate::sink::{EventSink, PublishError};
 
 /// The outcome of one entry within a call.
@@ -92,7 +93,11 @@ impl<A: PutEventsApi> EventBridgeSink<A> {
 }
 
 impl<A: PutEventsApi> EventSink for EventBridgeSink<A> {
-    async fn publish(&self, entries: &[BusEntry<'_>]) -> Vec<Result<(), PublishError>> {
+    async fn publish(
+        &self,
+        entries: &[BusEntry<'_>],
+        deadline: Deadline,
+    ) -> Vec<Result<(), PublishError>> {
         let mut outcomes: Vec<Option<Result<(), PublishError>>> = vec![None; entries.len()];
         let mut last_error: Vec<(String, String)> = vec![Default::default(); entries.len()];
         let mut pending: Vec<usize> = Vec::with_capacity(entries.len());
@@ -104,19 +109,47 @@ impl<A: PutEventsApi> EventSink for EventBridgeSink<A> {
             }
         }
 
-        let mut attempt = 0;
+        let mut attempt: u32 = 0;
+        let mut out_of_time = false;
         while !pending.is_empty() && attempt < self.retry.max_attempts {
             if attempt > 0 {
-                tokio::time::sleep(self.retry.delay(attempt - 1)).await;
+                let delay = self.retry.delay(attempt.saturating_sub(1));
+                // A retry that would start at the deadline cannot be answered before it.
+                if !deadline.allows(delay) {
+                    out_of_time = true;
+                    break;
+                }
+                tokio::time::sleep(delay).await;
             }
-            attempt += 1;
+            if !deadline.allows(Duration::ZERO) {
+                out_of_time = true;
+                break;
+            }
+            attempt = attempt.saturating_add(1);
             // References, not copies: details can be up to 256 KB per call.
             let batch_entries: Vec<&BusEntry<'_>> = pending.iter().map(|&i| &entries[i]).collect();
             let mut still_pending = Vec::new();
             for range in batches(&batch_entries) {
                 let indices = &pending[range.clone()];
+                if !deadline.allows(Duration::ZERO) {
+                    // No call is started that could only be cut off.
+                    out_of_time = true;
+                    still_pending.extend_from_slice(indices);
+                    continue;
+                }
                 crate::metrics::put_events_call(range.len());
-                match self.api.put_events(&batch_entries[range]).await {
+                let Some(answer) = deadline
+                    .run(self.api.put_events(&batch_entries[range]))
+                    .await
+                else {
+                    out_of_time = true;
+                    for &i in indices {
+                        last_error[i] = ("Timeout".into(), "no answer before the deadline".into());
+                        still_pending.push(i);
+                    }
+                    continue;
+                };
+                match answer {
                     Ok(results) => {
                         for (&i, result) in
                             indices
@@ -159,7 +192,7 @@ impl<A: PutEventsApi> EventSink for EventBridgeSink<A> {
                     }
                 }
             }
-            if !still_pending.is_empty() {
+            if !still_pending.is_empty() && !out_of_time {
                 tracing::warn!(
                     attempt,
                     failed = still_pending.len(),
@@ -167,13 +200,29 @@ impl<A: PutEventsApi> EventSink for EventBridgeSink<A> {
                 );
             }
             pending = still_pending;
+            if out_of_time {
+                break;
+            }
         }
         for i in pending {
             let (code, message) = std::mem::take(&mut last_error[i]);
-            outcomes[i] = Some(Err(PublishError::RetriesExhausted {
-                attempts: attempt,
-                code,
-                message,
+            outcomes[i] = Some(Err(if out_of_time {
+                let (code, message) = if code.is_empty() {
+                    ("Timeout".into(), "no time left for a call".into())
+                } else {
+                    (code, message)
+                };
+                PublishError::DeadlineReached {
+                    attempts: attempt,
+                    code,
+                    message,
+                }
+            } else {
+                PublishError::RetriesExhausted {
+                    attempts: attempt,
+                    code,
+                    message,
+                }
             }));
         }
         outcomes
@@ -331,7 +380,7 @@ mod tests {
             entry("b", "flaky.topic"),
             entry("c", "ok.topic"),
         ];
-        let outcomes = sink.publish(&entries).await;
+        let outcomes = sink.publish(&entries, Deadline::NONE).await;
         assert_eq!(outcomes, vec![Ok(()), Ok(()), Ok(())]);
         assert_eq!(
             *sink.api.calls.lock().unwrap(),
@@ -343,7 +392,12 @@ mod tests {
     async fn batches_at_ten_entries() {
         let sink = EventBridgeSink::new(ScriptedApi::default(), fast());
         let entries: Vec<_> = (0..25).map(|i| entry(&i.to_string(), "ok.topic")).collect();
-        assert!(sink.publish(&entries).await.iter().all(Result::is_ok));
+        assert!(
+            sink.publish(&entries, Deadline::NONE)
+                .await
+                .iter()
+                .all(Result::is_ok)
+        );
         let sizes: Vec<usize> = sink
             .api
             .calls
@@ -363,11 +417,14 @@ mod tests {
         ]);
         let sink = EventBridgeSink::new(api, fast());
         let outcomes = sink
-            .publish(&[
-                entry("a", "down.topic"),
-                entry("b", "bad.topic"),
-                entry("c", "ok"),
-            ])
+            .publish(
+                &[
+                    entry("a", "down.topic"),
+                    entry("b", "bad.topic"),
+                    entry("c", "ok"),
+                ],
+                Deadline::NONE,
+            )
             .await;
         assert_eq!(
             outcomes[0],
@@ -401,7 +458,7 @@ mod tests {
             ..ScriptedApi::default()
         };
         let sink = EventBridgeSink::new(api, fast());
-        let outcomes = sink.publish(&[entry("a", "x.y")]).await;
+        let outcomes = sink.publish(&[entry("a", "x.y")], Deadline::NONE).await;
         assert!(
             matches!(&outcomes[0], Err(PublishError::RetriesExhausted { attempts: 3, code, .. }) if code == "Dispatch")
         );
@@ -412,10 +469,83 @@ mod tests {
         let sink = EventBridgeSink::new(ScriptedApi::default(), fast());
         let mut big = entry("big", "x.y");
         big.detail = "x".repeat(300 * 1024);
-        let outcomes = sink.publish(&[big, entry("a", "x.y")]).await;
+        let outcomes = sink
+            .publish(&[big, entry("a", "x.y")], Deadline::NONE)
+            .await;
         assert!(matches!(outcomes[0], Err(PublishError::TooLarge { .. })));
         assert_eq!(outcomes[1], Ok(()));
         assert_eq!(*sink.api.calls.lock().unwrap(), vec![vec!["a"]]);
+    }
+
+    /// Never answers: a bus endpoint that accepts connections and then hangs.
+    struct SilentApi;
+
+    impl PutEventsApi for SilentApi {
+        async fn put_events(&self, _: &[&BusEntry<'_>]) -> Result<Vec<EntryResult>, CallError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_bus_is_given_up_at_the_deadline() {
+        let sink = EventBridgeSink::new(SilentApi, RetryPolicy::default());
+        let start = tokio::time::Instant::now();
+        let deadline = Deadline::after(Duration::from_millis(700));
+        let outcomes = sink
+            .publish(&[entry("a", "x.y"), entry("b", "x.y")], deadline)
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(700));
+        for outcome in outcomes {
+            assert!(
+                matches!(&outcome, Err(PublishError::DeadlineReached { attempts: 1, code, .. }) if code == "Timeout"),
+                "{outcome:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_retry_starts_that_the_deadline_would_cut_off() {
+        let api = ScriptedApi {
+            call_error: Some(CallError {
+                code: "Dispatch".into(),
+                message: "connection refused".into(),
+                retryable: true,
+            }),
+            ..ScriptedApi::default()
+        };
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(400),
+            max_delay: Duration::from_millis(400),
+        };
+        let sink = EventBridgeSink::new(api, policy);
+        let start = tokio::time::Instant::now();
+        let outcomes = sink
+            .publish(
+                &[entry("a", "x.y")],
+                Deadline::after(Duration::from_millis(1)),
+            )
+            .await;
+        assert!(
+            start.elapsed() < Duration::from_millis(1),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(
+            matches!(&outcomes[0], Err(PublishError::DeadlineReached { code, .. }) if code == "Dispatch"),
+            "{:?}",
+            outcomes[0]
+        );
+        // A deadline already past makes no call at all.
+        let calls = sink.api.calls.lock().unwrap().len();
+        let outcomes = sink
+            .publish(&[entry("b", "x.y")], Deadline::after(Duration::ZERO))
+            .await;
+        assert!(matches!(
+            &outcomes[0],
+            Err(PublishError::DeadlineReached { attempts: 0, .. })
+        ));
+        assert_eq!(sink.api.calls.lock().unwrap().len(), calls);
     }
 
     #[test]

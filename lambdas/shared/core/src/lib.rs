@@ -3,12 +3,14 @@
 //! in-memory one ([`MemorySink`]). Business logic depends on the trait, never on the SDK.
 
 pub mod bus;
+pub mod deadline;
 pub mod envelope;
 pub mod eventbridge;
 pub mod metrics;
 pub mod sink;
 
 pub use bus::{BusEntry, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES, batches};
+pub use deadline::Deadline;
 pub use envelope::{
     ClientEvent, ClientInfo, DetailHead, DetailWriter, ForwardedDetail, Timestamp, write_json_str,
 };

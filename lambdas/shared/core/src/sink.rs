@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use crate::bus::BusEntry;
+use crate::deadline::Deadline;
 
 /// Why one entry was not published. Every entry gets exactly one outcome: nothing is lost
 /// silently.
@@ -20,6 +21,14 @@ pub enum PublishError {
         code: String,
         message: String,
     },
+    /// The caller's deadline came before the entry was published; it may or may not have
+    /// reached the bus when its last call was cut off (delivery is at least once).
+    #[error("not published before the deadline, after {attempts} attempts: {code}: {message}")]
+    DeadlineReached {
+        attempts: u32,
+        code: String,
+        message: String,
+    },
     /// Larger than one PutEvents call can carry.
     #[error("entry of {size} bytes exceeds the 256 KB PutEvents limit")]
     TooLarge { size: usize },
@@ -28,9 +37,11 @@ pub enum PublishError {
 /// Publishes entries to buses. Returns one outcome per entry, in input order.
 pub trait EventSink: Send + Sync {
     /// Entries are lent, not given: the caller keeps them (and their ids) for the answer.
+    /// Every outcome is known by `deadline`: no retry starts that could not finish before it.
     fn publish(
         &self,
         entries: &[BusEntry<'_>],
+        deadline: Deadline,
     ) -> impl Future<Output = Vec<Result<(), PublishError>>> + Send;
 }
 
@@ -65,7 +76,11 @@ impl MemorySink {
 }
 
 impl EventSink for MemorySink {
-    async fn publish(&self, entries: &[BusEntry<'_>]) -> Vec<Result<(), PublishError>> {
+    async fn publish(
+        &self,
+        entries: &[BusEntry<'_>],
+        _deadline: Deadline,
+    ) -> Vec<Result<(), PublishError>> {
         let mut published = self.published.lock().expect("memory sink lock");
         entries
             .iter()
