@@ -2,7 +2,10 @@
 //! Besides "never panics", it checks the contract: every event of a parsed request gets
 //! exactly one outcome, accepted ids are unique, and only accepted events reach the sink.
 //!
-//!     cargo fuzz run forward_request -- -max_total_time=600
+//!     RUSTC_BOOTSTRAP=1 cargo fuzz run -O forward_request corpus/forward_request \
+//!         seeds/forward_request -- -max_total_time=600
+//!
+//! (`-O` builds fuzz/Cargo.toml's release profile, which keeps overflow checks on.)
 
 #![no_main]
 
@@ -11,7 +14,7 @@ use std::sync::LazyLock;
 
 use eventfabric_core::{Deadline, MemorySink};
 use eventfabric_registry::Registry;
-use forward_api::request::{decode_body, parse_request};
+use forward_api::request::{decode_body, id_problem, parse_request};
 use forward_api::state::Stateless;
 use forward_api::{CompiledTopics, ForwardConfig, Forwarder, Redactor};
 use libfuzzer_sys::fuzz_target;
@@ -69,6 +72,10 @@ fuzz_target!(|data: &[u8]| {
         accepted.len(),
         outcome.accepted.len(),
         "an id was accepted twice"
+    );
+    assert!(
+        outcome.accepted.iter().all(|id| id_problem(id).is_none()),
+        "an id past the id limits was accepted"
     );
     let published = forwarder.sink().take();
     assert_eq!(published.len(), outcome.accepted.len());
