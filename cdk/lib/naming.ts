@@ -10,3 +10,20 @@ export function resourceName(env: EnvName, ...parts: string[]): string {
 export function ruleArn(partition: string, region: string, account: string, busName: string, ruleName: string): string {
   return `arn:${partition}:events:${region}:${account}:rule/${busName}/${ruleName}`;
 }
+
+/**
+ * Names that tie a stateful resource to the stateless one that uses it across stacks (the
+ * queue's policy names the rule that feeds it, before that rule exists). Both sides take the
+ * name from here.
+ */
+export const NAMES = {
+  /** The session bus's consumer: its queue and DLQs (stateful) and the rule feeding them. */
+  sessionConsumer: 'session-consumer',
+  /** The analytics bus's Parquet archive: bucket, stream, Glue database, and its rule. */
+  analyticsArchive: 'analytics-archive',
+  sessionBus: 'session',
+  analyticsBus: 'analytics',
+} as const;
+
+/** The CloudWatch namespace of the functions' EMF metrics. */
+export const METRICS_NAMESPACE = 'eventfabric';

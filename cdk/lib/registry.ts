@@ -54,31 +54,11 @@ export function archivedTopics(registry: RegistryManifest, bus: BusName): string
   return registry.topics.filter((t) => t.forwarded && t.archive && t.bus === bus).map((t) => t.topic);
 }
 
-export interface InterfacePatternOptions {
-  /** Only these topics (default: every topic forwarded to the bus). */
-  readonly topics?: string[];
-  /** Only events of these tenants (`detail.tenantId`). */
-  readonly tenantIds?: string[];
-}
-
-/** The pattern matching forwarded interface events on `bus`. */
-export function interfacePattern(
-  registry: RegistryManifest,
-  bus: BusName,
-  options: InterfacePatternOptions = {},
-): events.EventPattern {
-  const available = forwardedTopics(registry, bus);
-  const topics = options.topics ?? available;
-  const unknown = topics.filter((t) => !available.includes(t));
-  if (unknown.length > 0) {
-    throw new Error(`topics not forwarded to the ${bus} bus: ${unknown.join(', ')}`);
-  }
+/** The pattern matching forwarded interface events on `bus`: every topic forwarded there. */
+export function interfacePattern(registry: RegistryManifest, bus: BusName): events.EventPattern {
+  const topics = forwardedTopics(registry, bus);
   if (topics.length === 0) {
     throw new Error(`no topic is forwarded to the ${bus} bus: a rule would match nothing`);
   }
-  return {
-    source: [registry.source],
-    detailType: [...topics].sort(),
-    ...(options.tenantIds ? { detail: { tenantId: options.tenantIds } } : {}),
-  };
+  return { source: [registry.source], detailType: [...topics].sort() };
 }

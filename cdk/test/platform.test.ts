@@ -15,6 +15,8 @@ import { BusRuleToQueue } from '../lib/constructs/bus-rule-to-queue';
 import { ConsumerInbox } from '../lib/constructs/consumer-inbox';
 import { FUNCTION_BINARIES, registerBinary } from '../lib/constructs/rust-build';
 import { archivedTopics, forwardedTopics, interfacePattern, loadRegistry } from '../lib/registry';
+import { Construct } from 'constructs';
+import { EventFabricStack, keepChildLogicalIds, uniqueId } from '../lib/logical-ids';
 
 const cdkContext = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')).context;
 
@@ -231,14 +233,13 @@ describe('routing', () => {
     }
   });
 
-  test('tenant filtering adds a detail.tenantId condition; unknown topics are refused', () => {
-    const pattern = interfacePattern(registry, 'session', { topics: ['session.summary.final'], tenantIds: ['acme'] });
-    assert.deepEqual(pattern, {
+  test('a bus pattern names every topic forwarded there, and none for a bus no topic goes to', () => {
+    assert.deepEqual(interfacePattern(registry, 'session'), {
       source: ['nia.interface'],
-      detailType: ['session.summary.final'],
-      detail: { tenantId: ['acme'] },
+      detailType: [...forwardedTopics(registry, 'session')].sort(),
     });
-    assert.throws(() => interfacePattern(registry, 'session', { topics: ['debug.console.captured'] }), /not forwarded/);
+    const none = { ...registry, topics: registry.topics.filter((t) => t.bus !== 'analytics') };
+    assert.throws(() => interfacePattern(none, 'analytics'), /no topic is forwarded to the analytics bus/);
   });
 });
 
@@ -359,13 +360,37 @@ describe('analytics archive', () => {
 });
 
 describe('constructs', () => {
+  test('logical ids: a construct that keeps its children\'s ids is left out of their paths, and two resources with one id are refused', () => {
+    const topicIds = (stack: Stack) => Object.keys(Template.fromStack(stack).findResources('AWS::SNS::Topic')).sort();
+    // Where the topics would be built directly on the stack...
+    const before = new Stack(new App(), 'S');
+    new sns.Topic(before, 'Alarms');
+    new sns.Topic(new Construct(before, 'Plain'), 'Nested');
+    // ...and the same topics, one moved into a construct that keeps its children's ids.
+    const after = new EventFabricStack(new App(), 'S');
+    const system = new Construct(after, 'System');
+    keepChildLogicalIds(system);
+    new sns.Topic(system, 'Alarms');
+    new sns.Topic(new Construct(after, 'Plain'), 'Nested');
+    assert.deepEqual(topicIds(after), topicIds(before));
+    // The allocation is aws-cdk-lib's own for every other path.
+    assert.equal(uniqueId(['Plain', 'Nested', 'Resource']), topicIds(before).find((id) => id.startsWith('PlainNested')));
+    assert.equal(uniqueId(['Alarms', 'Resource']), topicIds(before).find((id) => id.startsWith('Alarms')));
+
+    const clash = new EventFabricStack(new App(), 'C');
+    new sns.Topic(clash, 'Alarms');
+    const other = new Construct(clash, 'Other');
+    keepChildLogicalIds(other);
+    new sns.Topic(other, 'Alarms');
+    assert.throws(() => Template.fromStack(clash), /C\/Other\/Alarms\/Resource and C\/Alarms\/Resource would both have the logical id|C\/Alarms\/Resource and C\/Other\/Alarms\/Resource would both have the logical id/);
+  });
+
   test('BusRuleToQueue filters on detail.tenantId when given tenants, and refuses an empty list', () => {
     const app = new App();
     const stack = new Stack(app, 'T');
     const bus = new events.EventBus(stack, 'Bus');
     const registry = loadRegistry();
     const props = {
-      config: envConfig('dev'),
       bus,
       ruleName: 'r',
       description: 'd',
@@ -478,14 +503,14 @@ describe('stateful resources', () => {
 
   test('a consumer age alarm that could only fire after the messages expired is refused', () => {
     const stack = new Stack(new App(), 'S');
-    const base = envConfig('dev');
-    const config = { ...base, alarms: { ...base.alarms, consumerMaxAgeMinutes: base.queues.retentionDays * 24 * 60 } };
+    const retentionDays = 4;
     assert.throws(
       () =>
         new ConsumerInbox(stack, 'Inbox', {
           key: new kms.Key(stack, 'Key'),
-          config,
           alarmTopic: new sns.Topic(stack, 'Alarms'),
+          retentionDays,
+          maxAgeMinutes: retentionDays * 24 * 60,
           queueName: 'q',
           busName: 'b',
           ruleName: 'r',

@@ -35,6 +35,8 @@ static FORWARDER: LazyLock<Forwarder<MemorySink, Stateless>> = LazyLock::new(|| 
 });
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_current_thread()
+        // The forwarder bounds its store calls with tokio's timer.
+        .enable_time()
         .build()
         .expect("runtime")
 });

@@ -1,6 +1,5 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
@@ -11,11 +10,17 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { EnvConfig } from '../config';
 import type { GlueColumn } from '../registry';
+import { alarmToTopic } from './alarms';
 
 export interface AnalyticsArchiveProps {
   readonly key: kms.IKey;
-  readonly config: EnvConfig;
   readonly alarmTopic: sns.ITopic;
+  /** Lifecycle, buffering and alarm settings (per environment). */
+  readonly settings: EnvConfig['analyticsArchive'];
+  /** For descriptions. */
+  readonly envName: string;
+  readonly removalPolicy: RemovalPolicy;
+  readonly logRetention: logs.RetentionDays;
   /** `eventfabric-<env>-analytics-archive`: bucket, stream and Glue database are named from it. */
   readonly name: string;
   /** Columns from the topic registry (`analyticsArchiveColumns` of the manifest). */
@@ -49,7 +54,7 @@ export class AnalyticsArchive extends Construct {
 
   constructor(scope: Construct, id: string, props: AnalyticsArchiveProps) {
     super(scope, id);
-    const { key, config, name } = props;
+    const { key, settings, name, removalPolicy } = props;
     const stack = Stack.of(this);
     if (props.columns.length === 0) {
       throw new Error('AnalyticsArchive needs columns: no topic is forwarded to the analytics bus');
@@ -62,8 +67,8 @@ export class AnalyticsArchive extends Construct {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-      lifecycleRules: [{ expiration: Duration.days(config.analyticsArchive.accessLogRetentionDays) }],
-      removalPolicy: config.removalPolicy,
+      lifecycleRules: [{ expiration: Duration.days(settings.accessLogRetentionDays) }],
+      removalPolicy,
     });
     Validations.of(this.accessLogs).acknowledge({
       id: 'AwsSolutions-S1',
@@ -86,22 +91,22 @@ export class AnalyticsArchive extends Construct {
           transitions: [
             {
               storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
-              transitionAfter: Duration.days(config.analyticsArchive.glacierAfterDays),
+              transitionAfter: Duration.days(settings.glacierAfterDays),
             },
           ],
-          ...(config.analyticsArchive.expireAfterDays
-            ? { expiration: Duration.days(config.analyticsArchive.expireAfterDays) }
+          ...(settings.expireAfterDays
+            ? { expiration: Duration.days(settings.expireAfterDays) }
             : {}),
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
       ],
-      removalPolicy: config.removalPolicy,
+      removalPolicy,
     });
 
     this.databaseName = name.replace(/-/g, '_');
     this.database = new glue.CfnDatabase(this, 'Database', {
       catalogId: stack.account,
-      databaseInput: { name: this.databaseName, description: `eventfabric ${config.name}: analytics archive` },
+      databaseInput: { name: this.databaseName, description: `eventfabric ${props.envName}: analytics archive` },
     });
     const location = `s3://${this.bucket.bucketName}/${DATA_PREFIX}`;
     this.table = new glue.CfnTable(this, 'Table', {
@@ -142,8 +147,8 @@ export class AnalyticsArchive extends Construct {
 
     const errorLogs = new logs.LogGroup(this, 'DeliveryLogs', {
       logGroupName: `/aws/kinesisfirehose/${name}`,
-      retention: config.logRetention,
-      removalPolicy: config.removalPolicy,
+      retention: props.logRetention,
+      removalPolicy,
     });
     const errorStream = new logs.LogStream(this, 'DeliveryErrors', { logGroup: errorLogs, logStreamName: 'S3Delivery' });
 
@@ -214,7 +219,7 @@ export class AnalyticsArchive extends Construct {
         prefix: `${DATA_PREFIX}dt=!{timestamp:yyyy-MM-dd}/topic=!{partitionKeyFromQuery:topic}/`,
         errorOutputPrefix: `${ERROR_PREFIX}!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/`,
         // Parquet conversion and dynamic partitioning both need buffers of at least 64 MB.
-        bufferingHints: { intervalInSeconds: config.analyticsArchive.bufferSeconds, sizeInMBs: 64 },
+        bufferingHints: { intervalInSeconds: settings.bufferSeconds, sizeInMBs: 64 },
         compressionFormat: 'UNCOMPRESSED', // Parquet compresses its pages (Snappy)
         encryptionConfiguration: { kmsEncryptionConfig: { awskmsKeyArn: key.keyArn } },
         cloudWatchLoggingOptions: { enabled: true, logGroupName: errorLogs.logGroupName, logStreamName: errorStream.logStreamName },
@@ -261,26 +266,16 @@ export class AnalyticsArchive extends Construct {
         statistic,
         period: Duration.minutes(5),
       });
-    const alarms = [
-      metric('DeliveryToS3.DataFreshness', 'Maximum').createAlarm(this, 'FreshnessAlarm', {
-        alarmName: `${name}-freshness`,
-        alarmDescription: `Oldest record in ${name} is older than ${config.analyticsArchive.freshnessAlarmSeconds} s: S3 delivery is failing or falling behind.`,
-        threshold: config.analyticsArchive.freshnessAlarmSeconds,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      metric('FailedConversion.Records', 'Sum').createAlarm(this, 'ConversionAlarm', {
-        alarmName: `${name}-failed-conversion`,
-        alarmDescription: `Records of ${name} failed Parquet conversion and were written under ${ERROR_PREFIX}: the registry and the Glue table disagree.`,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    ];
-    for (const alarm of alarms) {
-      alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
-    }
+    alarmToTopic(this, 'FreshnessAlarm', metric('DeliveryToS3.DataFreshness', 'Maximum'), props.alarmTopic, {
+      alarmName: `${name}-freshness`,
+      alarmDescription: `Oldest record in ${name} is older than ${settings.freshnessAlarmSeconds} s: S3 delivery is failing or falling behind.`,
+      threshold: settings.freshnessAlarmSeconds,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
+    alarmToTopic(this, 'ConversionAlarm', metric('FailedConversion.Records', 'Sum'), props.alarmTopic, {
+      alarmName: `${name}-failed-conversion`,
+      alarmDescription: `Records of ${name} failed Parquet conversion and were written under ${ERROR_PREFIX}: the registry and the Glue table disagree.`,
+      threshold: 1,
+    });
   }
 }

@@ -2,10 +2,11 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import type { EnvConfig } from '../config';
+import { DEFAULT_RULE_TARGET_DELIVERY, type RuleTargetDelivery } from './defaults';
 
 export interface BusRuleToFirehoseProps {
-  readonly config: EnvConfig;
+  /** Retries and maximum event age before the DLQ. Default {@link DEFAULT_RULE_TARGET_DELIVERY}. */
+  readonly delivery?: RuleTargetDelivery;
   readonly bus: events.IEventBus;
   readonly ruleName: string;
   readonly description: string;
@@ -47,7 +48,8 @@ export class BusRuleToFirehose extends Construct {
       eventBus: props.bus,
       eventPattern: props.eventPattern,
     });
-    const { deliveryStreamArn, deliveryDeadLetterQueueArn, config } = props;
+    const { deliveryStreamArn, deliveryDeadLetterQueueArn } = props;
+    const delivery = props.delivery ?? DEFAULT_RULE_TARGET_DELIVERY;
     const role = this.role;
     this.rule.addTarget({
       bind: () => ({
@@ -56,8 +58,8 @@ export class BusRuleToFirehose extends Construct {
         input: events.RuleTargetInput.fromEventPath('$.detail'),
         deadLetterConfig: { arn: deliveryDeadLetterQueueArn },
         retryPolicy: {
-          maximumRetryAttempts: config.ruleTargets.retryAttempts,
-          maximumEventAgeInSeconds: Duration.minutes(config.ruleTargets.maxEventAgeMinutes).toSeconds(),
+          maximumRetryAttempts: delivery.retryAttempts,
+          maximumEventAgeInSeconds: Duration.minutes(delivery.maxEventAgeMinutes).toSeconds(),
         },
       }),
     });

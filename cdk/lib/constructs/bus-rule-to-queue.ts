@@ -3,10 +3,11 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { EnvConfig } from '../config';
+import { DEFAULT_RULE_TARGET_DELIVERY, type RuleTargetDelivery } from './defaults';
 
 export interface BusRuleToQueueProps {
-  readonly config: EnvConfig;
+  /** Retries and maximum event age before the DLQ. Default {@link DEFAULT_RULE_TARGET_DELIVERY}. */
+  readonly delivery?: RuleTargetDelivery;
   readonly bus: events.IEventBus;
   readonly ruleName: string;
   readonly description: string;
@@ -31,6 +32,7 @@ export class BusRuleToQueue extends Construct {
 
   constructor(scope: Construct, id: string, props: BusRuleToQueueProps) {
     super(scope, id);
+    const delivery = props.delivery ?? DEFAULT_RULE_TARGET_DELIVERY;
     // Imported, not passed as objects: the target must not try to edit the queues' policies,
     // which belong to the stateful stack.
     const queue = sqs.Queue.fromQueueArn(this, 'Queue', props.queueArn);
@@ -50,8 +52,8 @@ export class BusRuleToQueue extends Construct {
     this.rule.addTarget(
       new targets.SqsQueue(queue, {
         deadLetterQueue: deliveryDlq,
-        retryAttempts: props.config.ruleTargets.retryAttempts,
-        maxEventAge: Duration.minutes(props.config.ruleTargets.maxEventAgeMinutes),
+        retryAttempts: delivery.retryAttempts,
+        maxEventAge: Duration.minutes(delivery.maxEventAgeMinutes),
       }),
     );
     Validations.of(this.rule).acknowledge({

@@ -1,20 +1,36 @@
-import { Duration, Stack } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import { Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { EnvConfig } from '../config';
 import { ruleArn } from '../naming';
-import { secureQueueProps } from './defaults';
+import { alarmToTopic } from './alarms';
 import { AlarmedDeadLetterQueue } from './dead-letter-queue';
+import {
+  DEFAULT_CONSUMER_MAX_AGE_MINUTES,
+  DEFAULT_MAX_RECEIVE_COUNT,
+  DEFAULT_QUEUE_RETENTION_DAYS,
+  secureQueueProps,
+} from './defaults';
+import { allowEventBridgeDelivery } from './policies';
 
 export interface ConsumerInboxProps {
   readonly key: kms.IKey;
-  readonly config: EnvConfig;
   readonly alarmTopic: sns.ITopic;
+  /** How long an unconsumed message stays. Default {@link DEFAULT_QUEUE_RETENTION_DAYS}. */
+  readonly retentionDays?: number;
+  /** Deliveries before a message moves to the DLQ. Default {@link DEFAULT_MAX_RECEIVE_COUNT}. */
+  readonly maxReceiveCount?: number;
+  /**
+   * Age of the oldest message at which the age alarm fires; must be under the retention.
+   * Default {@link DEFAULT_CONSUMER_MAX_AGE_MINUTES}.
+   */
+  readonly maxAgeMinutes?: number;
+  /** Passed to both DLQs' depth alarms. */
+  readonly dlqDepthThreshold?: number;
+  /** Default RETAIN. */
+  readonly removalPolicy?: RemovalPolicy;
   /** e.g. `eventfabric-dev-session-consumer` */
   readonly queueName: string;
   /** The bus and the name of the rule that feeds this inbox (the rule lives in the stateless stack). */
@@ -41,62 +57,54 @@ export class ConsumerInbox extends Construct {
 
   constructor(scope: Construct, id: string, props: ConsumerInboxProps) {
     super(scope, id);
-    const { key, config, alarmTopic } = props;
+    const { key, alarmTopic, removalPolicy } = props;
+    const retentionDays = props.retentionDays ?? DEFAULT_QUEUE_RETENTION_DAYS;
+    const maxReceiveCount = props.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT;
+    const maxAgeMinutes = props.maxAgeMinutes ?? DEFAULT_CONSUMER_MAX_AGE_MINUTES;
+    const dlq = { key, alarmTopic, removalPolicy, depthThreshold: props.dlqDepthThreshold };
     this.ruleName = props.ruleName;
     this.deadLetterQueue = new AlarmedDeadLetterQueue(this, 'Dlq', {
-      key,
-      config,
-      alarmTopic,
+      ...dlq,
       queueName: `${props.queueName}-dlq`,
-      holds: `messages its consumer failed to process ${config.queues.maxReceiveCount} times`,
+      holds: `messages its consumer failed to process ${maxReceiveCount} times`,
     });
     this.deliveryDeadLetterQueue = new AlarmedDeadLetterQueue(this, 'DeliveryDlq', {
-      key,
-      config,
-      alarmTopic,
+      ...dlq,
       queueName: `${props.queueName}-delivery-dlq`,
       holds: `events the rule ${props.ruleName} could not deliver to ${props.queueName}`,
     });
     this.queue = new sqs.Queue(this, 'Queue', {
-      ...secureQueueProps(key, config),
+      ...secureQueueProps(key, { retentionDays, removalPolicy }),
       queueName: props.queueName,
-      deadLetterQueue: { queue: this.deadLetterQueue.queue, maxReceiveCount: config.queues.maxReceiveCount },
+      deadLetterQueue: { queue: this.deadLetterQueue.queue, maxReceiveCount },
     });
 
-    const maxAge = Duration.minutes(config.alarms.consumerMaxAgeMinutes);
-    if (maxAge.toSeconds() >= Duration.days(config.queues.retentionDays).toSeconds()) {
+    const maxAge = Duration.minutes(maxAgeMinutes);
+    if (maxAge.toSeconds() >= Duration.days(retentionDays).toSeconds()) {
       throw new Error(
-        `${props.queueName}: alarms.consumerMaxAgeMinutes (${config.alarms.consumerMaxAgeMinutes}) must be under the queue retention ` +
-          `(${config.queues.retentionDays} days), or messages expire before the alarm fires`,
+        `${props.queueName}: alarms.consumerMaxAgeMinutes (${maxAgeMinutes}) must be under the queue retention ` +
+          `(${retentionDays} days), or messages expire before the alarm fires`,
       );
     }
-    this.ageAlarm = this.queue
-      .metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(5) })
-      .createAlarm(this, 'AgeAlarm', {
+    this.ageAlarm = alarmToTopic(
+      this,
+      'AgeAlarm',
+      this.queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: Duration.minutes(5) }),
+      alarmTopic,
+      {
         alarmName: `${props.queueName}-oldest-message-age`,
         alarmDescription:
-          `The oldest message in ${props.queueName} has waited ${config.alarms.consumerMaxAgeMinutes} minutes or more: ` +
-          `its consumer is stopped, failing slowly or behind. Messages expire after ${config.queues.retentionDays} days.`,
+          `The oldest message in ${props.queueName} has waited ${maxAgeMinutes} minutes or more: ` +
+          `its consumer is stopped, failing slowly or behind. Messages expire after ${retentionDays} days.`,
         threshold: maxAge.toSeconds(),
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-    this.ageAlarm.addAlarmAction(new cwActions.SnsAction(alarmTopic));
-    this.ageAlarm.addOkAction(new cwActions.SnsAction(alarmTopic));
+        notifyOk: true,
+      },
+    );
 
     const stack = Stack.of(this);
     const sourceArn = ruleArn(stack.partition, stack.region, stack.account, props.busName, props.ruleName);
     for (const queue of [this.queue, this.deliveryDeadLetterQueue.queue]) {
-      queue.addToResourcePolicy(
-        new iam.PolicyStatement({
-          sid: 'AllowDeliveryFromItsRule',
-          principals: [new iam.ServicePrincipal('events.amazonaws.com')],
-          actions: ['sqs:SendMessage'],
-          resources: [queue.queueArn],
-          conditions: { ArnEquals: { 'aws:SourceArn': sourceArn } },
-        }),
-      );
+      allowEventBridgeDelivery(queue, 'AllowDeliveryFromItsRule', sourceArn);
     }
   }
 }

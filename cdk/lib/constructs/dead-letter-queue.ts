@@ -1,20 +1,22 @@
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import type { EnvConfig } from '../config';
-import { DLQ_RETENTION, secureQueueProps } from './defaults';
+import { alarmToTopic } from './alarms';
+import { DEFAULT_DLQ_DEPTH_THRESHOLD, DLQ_RETENTION, secureQueueProps } from './defaults';
 
 export interface AlarmedDeadLetterQueueProps {
   readonly key: kms.IKey;
-  readonly config: EnvConfig;
   readonly alarmTopic: sns.ITopic;
   readonly queueName: string;
   /** What lands here, for the alarm description. */
   readonly holds: string;
+  /** Default {@link DEFAULT_DLQ_DEPTH_THRESHOLD}. */
+  readonly depthThreshold?: number;
+  /** Default RETAIN. */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /** A dead-letter queue with an alarm on its depth: nothing piles up unseen. */
@@ -25,7 +27,7 @@ export class AlarmedDeadLetterQueue extends Construct {
   constructor(scope: Construct, id: string, props: AlarmedDeadLetterQueueProps) {
     super(scope, id);
     this.queue = new sqs.Queue(this, 'Queue', {
-      ...secureQueueProps(props.key, props.config),
+      ...secureQueueProps(props.key, { removalPolicy: props.removalPolicy }),
       queueName: props.queueName,
       retentionPeriod: DLQ_RETENTION,
     });
@@ -39,17 +41,17 @@ export class AlarmedDeadLetterQueue extends Construct {
         reason: 'This queue is itself a dead-letter queue; a DLQ of a DLQ would only move the problem. Its depth alarm is the safeguard.',
       },
     );
-    this.alarm = this.queue
-      .metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum' })
-      .createAlarm(this, 'DepthAlarm', {
+    this.alarm = alarmToTopic(
+      this,
+      'DepthAlarm',
+      this.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum' }),
+      props.alarmTopic,
+      {
         alarmName: `${props.queueName}-depth`,
         alarmDescription: `${props.queueName} holds ${props.holds}. Inspect the messages, fix the cause, then redrive.`,
-        threshold: props.config.alarms.dlqDepthThreshold,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-    this.alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic));
-    this.alarm.addOkAction(new cwActions.SnsAction(props.alarmTopic));
+        threshold: props.depthThreshold ?? DEFAULT_DLQ_DEPTH_THRESHOLD,
+        notifyOk: true,
+      },
+    );
   }
 }

@@ -86,6 +86,8 @@ fn hot_path(c: &mut Criterion) {
         max_events: 50,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
+        // The forwarder bounds its store calls with tokio's timer.
+        .enable_time()
         .build()
         .unwrap();
 

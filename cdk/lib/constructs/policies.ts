@@ -1,0 +1,40 @@
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+
+/**
+ * Lets EventBridge deliver to `queue` on behalf of one source only (a rule or a bus, by ARN):
+ * the policy every queue that an EventBridge rule or bus writes to carries.
+ */
+export function allowEventBridgeDelivery(queue: sqs.IQueue, sid: string, sourceArn: string): void {
+  queue.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid,
+      principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+      actions: ['sqs:SendMessage'],
+      resources: [queue.queueArn],
+      conditions: { ArnEquals: { 'aws:SourceArn': sourceArn } },
+    }),
+  );
+}
+
+/**
+ * Use of the platform key, only through the named AWS services (`kms:ViaService`): what a
+ * function needs to read encrypted secrets or write an encrypted table, and nothing it could
+ * use the key for directly. Written on the function's role, not granted on the key: a grant
+ * would put the role into the key policy, and the key lives in another stack.
+ */
+export function keyUseThroughServices(
+  sid: string,
+  key: kms.IKey,
+  region: string,
+  services: readonly ('secretsmanager' | 'dynamodb' | 'sqs' | 'kinesis' | 'sns' | 's3')[],
+): iam.PolicyStatement {
+  const via = services.map((s) => `${s}.${region}.amazonaws.com`);
+  return new iam.PolicyStatement({
+    sid,
+    actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+    resources: [key.keyArn],
+    conditions: { StringEquals: { 'kms:ViaService': via.length === 1 ? via[0] : via } },
+  });
+}
