@@ -16,7 +16,7 @@ use eventfabric_core::{Deadline, MemorySink};
 use eventfabric_registry::Registry;
 use forward_api::request::{decode_body, id_problem, parse_request};
 use forward_api::state::Stateless;
-use forward_api::{CompiledTopics, ForwardConfig, Forwarder, Redactor};
+use forward_api::{Answer, CompiledTopics, ForwardConfig, Forwarder, Redactor};
 use libfuzzer_sys::fuzz_target;
 
 const NOW: i64 = 1_767_225_600_000;
@@ -55,7 +55,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let events = request.events.len();
-    let outcome = RUNTIME.block_on(forwarder.forward(request, NOW, Deadline::NONE));
+    let forwarded = RUNTIME.block_on(forwarder.forward(request, NOW, Deadline::NONE));
+    assert!(forwarded.store_failures.is_empty(), "{forwarded:?}");
+    let Answer::Events(outcome) = forwarded.answer else {
+        panic!("a stateless store never refuses: {:?}", forwarded.answer)
+    };
 
     assert_eq!(
         outcome.accepted.len() + outcome.rejected.len(),

@@ -14,7 +14,7 @@ use eventfabric_core::{BusEntry, Deadline, EventSink, PublishError};
 use eventfabric_registry::Registry;
 use forward_api::request::{RequestLimits, parse_request};
 use forward_api::state::Stateless;
-use forward_api::{CompiledTopics, ForwardConfig, Forwarder, Redactor};
+use forward_api::{Answer, CompiledTopics, ForwardConfig, Forwarder, Redactor};
 use serde_json::json;
 
 /// The function's allocator (see `src/main.rs`), so the figures are the deployed code's.
@@ -93,7 +93,10 @@ fn hot_path(c: &mut Criterion) {
 
     // Sanity: every event passes, so the benchmark measures the full path.
     let request = parse_request(&body, limits).unwrap();
-    let outcome = runtime.block_on(forwarder.forward(request, NOW, Deadline::NONE));
+    let forwarded = runtime.block_on(forwarder.forward(request, NOW, Deadline::NONE));
+    let Answer::Events(outcome) = forwarded.answer else {
+        panic!("{forwarded:?}")
+    };
     assert_eq!(outcome.accepted.len(), 10, "{:?}", outcome.rejected);
 
     let mut group = c.benchmark_group("forward");

@@ -7,148 +7,19 @@
 
 use std::borrow::Cow;
 
-use std::time::Duration;
-
 use eventfabric_core::{
     BusEntry, Deadline, DetailHead, DetailWriter, EventSink, INTERFACE_SOURCE, PublishError,
 };
 use eventfabric_registry::{Bus, ForwardingPolicy};
-use serde::Serialize;
 
+use crate::config::ForwardConfig;
+use crate::outcome::{ForwardOutcome, RejectReason, Rejection};
 use crate::redact::Redactor;
-use crate::request::{Event, EventSlot, ForwardRequest, RequestLimits};
+use crate::request::{Event, EventSlot, ForwardRequest};
 use crate::request::{bounded, echo};
-use crate::state::{Claim, SessionState, StateError};
+use crate::state::{Claim, QuotaDecision, SessionState, StateError};
 use crate::tape::{Item, Tape};
 use crate::topics::{CompiledTopic, CompiledTopics, semver_major};
-
-/// Why an event was not forwarded. The wire names are part of the API contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RejectReason {
-    /// Not a valid event envelope (missing or mistyped field).
-    MalformedEvent,
-    /// The same event id appears twice in one request.
-    DuplicateEvent,
-    /// The session already forwarded an event with this id within the idempotency window (2
-    /// minutes): it is not sent again. A client retrying after a lost answer gets this for the
-    /// events that did go through.
-    AlreadyForwarded,
-    UnknownTopic,
-    /// The topic's forwarding policy is `deny`.
-    TopicDenied,
-    /// `schemaVersion` has another major version than the registry.
-    UnsupportedSchemaVersion,
-    SchemaViolation,
-    PayloadTooLarge,
-    /// Client timestamp older than the allowed clock skew.
-    StaleEvent,
-    /// Client timestamp further ahead than the allowed clock skew.
-    FutureEvent,
-    /// Dropped by the topic's sampling policy (deterministic on the event id).
-    SampledOut,
-    /// The topic needs a redaction this deployment cannot perform; never sent unredacted.
-    RedactionUnavailable,
-    /// Accepted by every check but not published (bus refused or retries ran out).
-    PublishFailed,
-}
-
-impl RejectReason {
-    pub const ALL: [RejectReason; 13] = [
-        Self::MalformedEvent,
-        Self::DuplicateEvent,
-        Self::AlreadyForwarded,
-        Self::UnknownTopic,
-        Self::TopicDenied,
-        Self::UnsupportedSchemaVersion,
-        Self::SchemaViolation,
-        Self::PayloadTooLarge,
-        Self::StaleEvent,
-        Self::FutureEvent,
-        Self::SampledOut,
-        Self::RedactionUnavailable,
-        Self::PublishFailed,
-    ];
-
-    /// The wire name (as serialized).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MalformedEvent => "malformed_event",
-            Self::DuplicateEvent => "duplicate_event",
-            Self::AlreadyForwarded => "already_forwarded",
-            Self::UnknownTopic => "unknown_topic",
-            Self::TopicDenied => "topic_denied",
-            Self::UnsupportedSchemaVersion => "unsupported_schema_version",
-            Self::SchemaViolation => "schema_violation",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::StaleEvent => "stale_event",
-            Self::FutureEvent => "future_event",
-            Self::SampledOut => "sampled_out",
-            Self::RedactionUnavailable => "redaction_unavailable",
-            Self::PublishFailed => "publish_failed",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Rejection {
-    /// The event id, or null when the event had none.
-    pub id: Option<String>,
-    /// Position of the event in the request, so id-less events can be matched too.
-    pub index: usize,
-    pub reason: RejectReason,
-    /// A human-readable explanation (field, JSON pointer, limit).
-    pub detail: String,
-}
-
-/// The 202 answer.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ForwardOutcome {
-    pub accepted: Vec<String>,
-    pub rejected: Vec<Rejection>,
-}
-
-/// Per-event limits and the bus names of this deployment.
-#[derive(Debug, Clone)]
-pub struct ForwardConfig {
-    pub session_bus: String,
-    pub analytics_bus: Option<String>,
-    pub max_payload_bytes: usize,
-    pub max_clock_skew_ms: i64,
-    pub request: RequestLimits,
-    /// Events one session may send per minute (see [`crate::state`] for the algorithm).
-    pub quota_events_per_minute: u32,
-    /// How long an idempotency claim stays pending before another request may take it over;
-    /// must be longer than the function timeout.
-    pub claim_lease_seconds: i64,
-    /// The longest one state store call may take before it counts as unavailable (its normal
-    /// latency is a few milliseconds): a hanging store must not eat the time publishing needs.
-    pub store_call_timeout: Duration,
-    /// Kept free before the answer deadline, after publishing stops, for confirming and
-    /// releasing claims.
-    pub cleanup_reserve: Duration,
-}
-
-impl ForwardConfig {
-    /// The limits of systems.md §1: 4 KB payloads, 2 minutes of clock skew, and requests of
-    /// at most 50 events in 256 KB.
-    pub fn with_buses(session_bus: impl Into<String>, analytics_bus: Option<String>) -> Self {
-        Self {
-            session_bus: session_bus.into(),
-            analytics_bus,
-            max_payload_bytes: 4 * 1024,
-            max_clock_skew_ms: 2 * 60 * 1000,
-            request: RequestLimits {
-                max_body_bytes: 256 * 1024,
-                max_events: 50,
-            },
-            quota_events_per_minute: 600,
-            claim_lease_seconds: crate::state::DEFAULT_CLAIM_LEASE_SECONDS,
-            store_call_timeout: Duration::from_secs(1),
-            cleanup_reserve: Duration::from_millis(300),
-        }
-    }
-}
 
 /// The forwarding service: pure logic over an [`EventSink`] and a [`SessionState`].
 pub struct Forwarder<S, St> {
@@ -219,15 +90,32 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
             })
     }
 
-    /// Checks every event, publishes the ones that pass, and reports each event's fate, all
-    /// by `answer_by` (the invocation's deadline less the time needed to send the answer).
+    /// Counts `events` against the session's quota (one conditional update), bounded by
+    /// `deadline` like every store call.
+    pub async fn admit(
+        &self,
+        session_id: &str,
+        events: u32,
+        now_ms: i64,
+        deadline: Deadline,
+    ) -> Result<QuotaDecision, StateError> {
+        let quota = self.config.quota_events_per_minute;
+        let consume = self.state.consume_quota(session_id, events, quota, now_ms);
+        self.store_call(deadline, consume).await
+    }
+
+    /// Checks every event, counts the request against the session's quota while claiming the
+    /// survivors' idempotency keys (one round trip for both), publishes what is new, and
+    /// confirms or releases the claims: the answer, with every store failure the request went
+    /// on without, by `answer_by` (the invocation's deadline less the time needed to send it).
     pub async fn forward(
         &self,
         request: ForwardRequest<'_>,
         now_ms: i64,
         answer_by: Deadline,
-    ) -> ForwardOutcome {
+    ) -> Forwarded {
         let work = self.work_deadline(answer_by);
+        let mut failures = Vec::new();
         let mut outcome = ForwardOutcome {
             accepted: Vec::with_capacity(request.events.len()),
             rejected: Vec::new(),
@@ -289,10 +177,77 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         }
         drop(seen);
 
+        // Quota and claims at once: both are needed before anything is published, neither
+        // depends on the other. The price: a refused quota must undo the claims it raced.
         let session_id = client.session_id.as_str();
-        let (entries, entry_index) = self
-            .claim_new(session_id, entries, entry_index, now_ms, work, &mut outcome)
-            .await;
+        let counted = u32::try_from(events.len()).unwrap_or(u32::MAX);
+        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        let (quota, claims) = futures_util::future::join(
+            self.admit(session_id, counted, now_ms, work),
+            self.claim(session_id, &ids, now_ms, work),
+        )
+        .await;
+        let refusal = match quota {
+            Ok(QuotaDecision::Allowed) => None,
+            Ok(QuotaDecision::Exceeded {
+                retry_after_seconds,
+            }) => Some(Answer::QuotaExceeded {
+                retry_after_seconds,
+            }),
+            Err(error @ StateError::Unavailable(_)) => {
+                // Fail open: the stage throttle still bounds the rate, and refusing every
+                // request while the store is down would lose the events.
+                failures.push(StoreFailure {
+                    operation: StoreOperation::Quota,
+                    events: events.len(),
+                    error,
+                });
+                None
+            }
+            Err(error @ StateError::Refused(_)) => {
+                failures.push(StoreFailure {
+                    operation: StoreOperation::Quota,
+                    events: events.len(),
+                    error,
+                });
+                Some(Answer::QuotaRefused)
+            }
+        };
+        if let Some(mut answer) = refusal {
+            let taken: Vec<&str> = ids
+                .iter()
+                .zip(&claims)
+                .filter(|(_, claim)| matches!(claim, Ok(Claim::New)))
+                .map(|(id, _)| *id)
+                .collect();
+            if !taken.is_empty() {
+                let release = self.state.release(session_id, &taken);
+                if let Err(error) = self.store_call(answer_by, release).await {
+                    // The claims stay pending until their lease runs out: a retry before that
+                    // would be told `already_forwarded` for events never sent. So the client
+                    // is told to wait that long.
+                    if let Answer::QuotaExceeded {
+                        retry_after_seconds,
+                    } = &mut answer
+                    {
+                        *retry_after_seconds =
+                            (*retry_after_seconds).max(self.config.claim_lease_seconds);
+                    }
+                    failures.push(StoreFailure {
+                        operation: StoreOperation::Release,
+                        events: taken.len(),
+                        error,
+                    });
+                }
+            }
+            return Forwarded {
+                answer,
+                store_failures: failures,
+            };
+        }
+        drop(ids);
+        let (entries, entry_index) =
+            keep_new(entries, entry_index, claims, &mut outcome, &mut failures);
 
         let results = if entries.is_empty() {
             Vec::new()
@@ -326,117 +281,71 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
                 }
             }
         }
-        if !outcome.accepted.is_empty() {
-            let ids: Vec<&str> = outcome.accepted.iter().map(String::as_str).collect();
-            let confirm = self.state.confirm(session_id, &ids, now_ms);
-            if let Err(e) = self.store_call(answer_by, confirm).await {
-                tracing::warn!(error = %e, events = ids.len(), "idempotency keys of published events not confirmed; a retry after the claim lease may send them again (consumers dedupe)");
-                crate::metrics::state_store_error();
-            }
+        // Published: confirmed, so the lease no longer matters. Not published: released, so
+        // the client's retry goes through. Independent calls, issued together.
+        let published: Vec<&str> = outcome.accepted.iter().map(String::as_str).collect();
+        let failed: Vec<&str> = unpublished
+            .iter()
+            .filter_map(|&i| outcome.rejected[i].id.as_deref())
+            .collect();
+        let (confirmed, released) = futures_util::future::join(
+            async {
+                if published.is_empty() {
+                    return Ok(());
+                }
+                let confirm = self.state.confirm(session_id, &published, now_ms);
+                self.store_call(answer_by, confirm).await
+            },
+            async {
+                if failed.is_empty() {
+                    return Ok(());
+                }
+                let release = self.state.release(session_id, &failed);
+                self.store_call(answer_by, release).await
+            },
+        )
+        .await;
+        let (confirmed_events, released_events) = (published.len(), failed.len());
+        drop((published, failed));
+        if let Err(error) = confirmed {
+            failures.push(StoreFailure {
+                operation: StoreOperation::Confirm,
+                events: confirmed_events,
+                error,
+            });
         }
-        if !unpublished.is_empty() {
-            // Let the client's retry through: these ids were never delivered.
-            let ids: Vec<&str> = unpublished
-                .iter()
-                .filter_map(|&i| outcome.rejected[i].id.as_deref())
-                .collect();
-            let release = self.state.release(session_id, &ids);
-            if let Err(e) = self.store_call(answer_by, release).await {
-                tracing::warn!(error = %e, events = ids.len(), "idempotency keys of unpublished events not released; a retry within 2 minutes will be reported as already_forwarded");
-                crate::metrics::state_store_error();
-            }
+        if let Err(error) = released {
+            failures.push(StoreFailure {
+                operation: StoreOperation::Release,
+                events: released_events,
+                error,
+            });
         }
         outcome.rejected.sort_by_key(|r| r.index);
-        outcome
+        Forwarded {
+            answer: Answer::Events(outcome),
+            store_failures: failures,
+        }
     }
 
-    /// Claims the idempotency key of every entry and keeps the new ones. When the store is
-    /// unavailable, the entry is forwarded anyway: delivery is at least once and consumers
-    /// dedupe on the event id, while refusing would lose the event. When the store refuses the
-    /// claim (the request is invalid to it), the entry is not forwarded: that is no outage, and
-    /// forwarding would let a client switch deduplication off at will.
-    async fn claim_new<'e>(
+    /// Claims each id (pending for the lease), bounded like every store call; one result per
+    /// id. No call for no ids.
+    async fn claim(
         &self,
         session_id: &str,
-        mut entries: Vec<BusEntry<'e>>,
-        mut entry_index: Vec<usize>,
+        ids: &[&str],
         now_ms: i64,
-        work: Deadline,
-        outcome: &mut ForwardOutcome,
-    ) -> (Vec<BusEntry<'e>>, Vec<usize>) {
-        if entries.is_empty() {
-            return (entries, entry_index);
+        deadline: Deadline,
+    ) -> Vec<Result<Claim, StateError>> {
+        if ids.is_empty() {
+            return Vec::new();
         }
-        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-        let claims = self
-            .store_call(work, async {
-                Ok(self
-                    .state
-                    .claim(session_id, &ids, self.config.claim_lease_seconds, now_ms)
-                    .await)
-            })
-            .await
-            .unwrap_or_else(|e| vec![Err(e); ids.len()]);
-        drop(ids);
-        let mut unavailable = 0usize;
-        let mut refused = 0usize;
-        // Compacted in place: kept entries move to the front, in order.
-        let mut kept = 0;
-        let mut claims = claims.into_iter();
-        for i in 0..entries.len() {
-            // A store that answers for fewer entries than asked counts as failing for the rest.
-            match claims.next() {
-                Some(Ok(Claim::Duplicate)) => {
-                    let id = std::mem::take(&mut entries[i].id);
-                    outcome.rejected.push(Rejection {
-                        detail: format!(
-                            "event '{id}' was already forwarded for this session within the last 2 minutes"
-                        ),
-                        id: Some(id),
-                        index: entry_index[i],
-                        reason: RejectReason::AlreadyForwarded,
-                    });
-                    continue;
-                }
-                Some(Err(StateError::Refused(e))) => {
-                    refused = refused.saturating_add(1);
-                    let id = std::mem::take(&mut entries[i].id);
-                    outcome.rejected.push(Rejection {
-                        detail: bounded(format!(
-                            "not forwarded: the idempotency store refused its claim ({e})"
-                        )),
-                        id: Some(id),
-                        index: entry_index[i],
-                        reason: RejectReason::PublishFailed,
-                    });
-                    continue;
-                }
-                Some(Ok(Claim::New)) => {}
-                Some(Err(StateError::Unavailable(_))) | None => {
-                    unavailable = unavailable.saturating_add(1);
-                }
-            }
-            entries.swap(kept, i);
-            entry_index.swap(kept, i);
-            kept = kept.saturating_add(1);
-        }
-        entries.truncate(kept);
-        entry_index.truncate(kept);
-        if unavailable > 0 {
-            tracing::warn!(
-                events = unavailable,
-                "idempotency store unavailable; forwarding without deduplication"
-            );
-            crate::metrics::state_store_error();
-        }
-        if refused > 0 {
-            tracing::error!(
-                events = refused,
-                "idempotency store refused claims; those events were not forwarded"
-            );
-            crate::metrics::state_store_error();
-        }
-        (entries, entry_index)
+        let lease = self.config.claim_lease_seconds;
+        self.store_call(deadline, async {
+            Ok(self.state.claim(session_id, ids, lease, now_ms).await)
+        })
+        .await
+        .unwrap_or_else(|e| vec![Err(e); ids.len()])
     }
 
     /// The per-event checks, in the order that gives the most useful reason first. Returns the
@@ -602,21 +511,137 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::Value;
-    use std::collections::HashSet;
-
-    #[test]
-    fn wire_names_match_the_serialized_form() {
-        for reason in RejectReason::ALL {
-            assert_eq!(
-                serde_json::to_value(reason).unwrap(),
-                Value::String(reason.as_str().to_owned())
-            );
+/// Keeps the entries whose claim is new. When the store is unavailable, the entry is forwarded
+/// anyway: delivery is at least once and consumers dedupe on the event id, while refusing would
+/// lose the event. When the store refuses the claim (the request is invalid to it), the entry
+/// is not forwarded: that is no outage, and forwarding would let a client switch deduplication
+/// off at will.
+fn keep_new<'e>(
+    mut entries: Vec<BusEntry<'e>>,
+    mut entry_index: Vec<usize>,
+    claims: Vec<Result<Claim, StateError>>,
+    outcome: &mut ForwardOutcome,
+    failures: &mut Vec<StoreFailure>,
+) -> (Vec<BusEntry<'e>>, Vec<usize>) {
+    let mut unavailable: Option<(usize, StateError)> = None;
+    let mut refused: Option<(usize, StateError)> = None;
+    let count = |slot: &mut Option<(usize, StateError)>, error: StateError| match slot {
+        Some((n, _)) => *n = n.saturating_add(1),
+        None => *slot = Some((1, error)),
+    };
+    // Compacted in place: kept entries move to the front, in order.
+    let mut kept: usize = 0;
+    let mut claims = claims.into_iter();
+    for i in 0..entries.len() {
+        // A store that answers for fewer entries than asked counts as failing for the rest.
+        match claims.next() {
+            Some(Ok(Claim::Duplicate)) => {
+                let id = std::mem::take(&mut entries[i].id);
+                outcome.rejected.push(Rejection {
+                    detail: format!(
+                        "event '{id}' was already forwarded for this session within the last 2 minutes"
+                    ),
+                    id: Some(id),
+                    index: entry_index[i],
+                    reason: RejectReason::AlreadyForwarded,
+                });
+                continue;
+            }
+            Some(Err(error @ StateError::Refused(_))) => {
+                let id = std::mem::take(&mut entries[i].id);
+                outcome.rejected.push(Rejection {
+                    detail: bounded(format!(
+                        "not forwarded: the idempotency store refused its claim ({error})"
+                    )),
+                    id: Some(id),
+                    index: entry_index[i],
+                    reason: RejectReason::PublishFailed,
+                });
+                count(&mut refused, error);
+                continue;
+            }
+            Some(Ok(Claim::New)) => {}
+            Some(Err(error @ StateError::Unavailable(_))) => count(&mut unavailable, error),
+            None => count(
+                &mut unavailable,
+                StateError::Unavailable("no answer for this claim".into()),
+            ),
         }
-        let distinct: HashSet<_> = RejectReason::ALL.iter().collect();
-        assert_eq!(distinct.len(), RejectReason::ALL.len());
+        entries.swap(kept, i);
+        entry_index.swap(kept, i);
+        kept = kept.saturating_add(1);
+    }
+    entries.truncate(kept);
+    entry_index.truncate(kept);
+    for (events, error) in [unavailable, refused].into_iter().flatten() {
+        failures.push(StoreFailure {
+            operation: StoreOperation::Claim,
+            events,
+            error,
+        });
+    }
+    (entries, entry_index)
+}
+
+/// What the request gets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// 202: each event's outcome.
+    Events(ForwardOutcome),
+    /// 429: the session is over its quota; nothing was forwarded or kept claimed.
+    QuotaExceeded { retry_after_seconds: i64 },
+    /// 500: the state store refused the quota update (a deployment fault); nothing was
+    /// forwarded.
+    QuotaRefused,
+}
+
+/// A request's answer and the state store calls it went on without.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forwarded {
+    pub answer: Answer,
+    pub store_failures: Vec<StoreFailure>,
+}
+
+/// A state store call that failed, and how many events it was for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreFailure {
+    pub operation: StoreOperation,
+    pub events: usize,
+    pub error: StateError,
+}
+
+/// The state store calls of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOperation {
+    Quota,
+    Claim,
+    Confirm,
+    Release,
+}
+
+impl StoreOperation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Quota => "quota",
+            Self::Claim => "claim",
+            Self::Confirm => "confirm",
+            Self::Release => "release",
+        }
+    }
+
+    /// What going on without the call means, for the log line.
+    pub fn consequence(self) -> &'static str {
+        match self {
+            Self::Quota => "request let through without quota (unavailable) or refused (refused)",
+            Self::Claim => {
+                "events forwarded without deduplication (unavailable) or not forwarded (refused)"
+            }
+            Self::Confirm => {
+                "published events stay pending: a retry after the claim lease may send them again (consumers dedupe)"
+            }
+            Self::Release => {
+                "unpublished events stay claimed: a retry before the lease runs out is told already_forwarded"
+            }
+        }
     }
 }

@@ -12,6 +12,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use eventfabric_core::secrets::{AWSCURRENT, AWSPREVIOUS, SecretsManager};
+
 use crate::auth::{Authenticator, SessionClaims, TokenVerifier};
 use crate::request::RequestError;
 
@@ -33,61 +35,36 @@ pub trait KeySource: Send + Sync {
     fn read(&self) -> impl Future<Output = Result<SigningKeys, String>> + Send;
 }
 
-/// The keys in a Secrets Manager secret (its `AWSCURRENT` and `AWSPREVIOUS` stages).
+/// The keys in a Secrets Manager secret (its `AWSCURRENT` and `AWSPREVIOUS` stages), through
+/// the platform's one Secrets Manager adapter.
 pub struct SecretsManagerKeys {
-    client: aws_sdk_secretsmanager::Client,
+    secrets: SecretsManager,
     secret_id: String,
 }
 
 impl SecretsManagerKeys {
-    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+    pub fn new(secrets: SecretsManager, secret_id: impl Into<String>) -> Self {
         Self {
-            client,
+            secrets,
             secret_id: secret_id.into(),
-        }
-    }
-
-    async fn stage(&self, stage: &str) -> Result<Option<Vec<u8>>, String> {
-        use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
-        match self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .version_stage(stage)
-            .send()
-            .await
-        {
-            Ok(out) => out
-                .secret_string
-                .map(|s| Some(s.into_bytes()))
-                .ok_or_else(|| format!("the secret {} has no string value", self.secret_id)),
-            // A secret never rotated has no previous value.
-            Err(e)
-                if stage == "AWSPREVIOUS"
-                    && matches!(
-                        e.as_service_error(),
-                        Some(GetSecretValueError::ResourceNotFoundException(_))
-                    ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(format!(
-                "cannot read the secret {} ({stage}): {}",
-                self.secret_id,
-                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-            )),
         }
     }
 }
 
 impl KeySource for SecretsManagerKeys {
     async fn read(&self) -> Result<SigningKeys, String> {
-        let (current, previous) = tokio::join!(self.stage("AWSCURRENT"), self.stage("AWSPREVIOUS"));
-        let current = current?
-            .ok_or_else(|| format!("the secret {} has no current value", self.secret_id))?;
+        let id = self.secret_id.as_str();
+        let (current, previous) = tokio::join!(
+            self.secrets.value(id, None, AWSCURRENT),
+            self.secrets.value(id, None, AWSPREVIOUS)
+        );
+        let current = current
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("the secret {id} has no current value"))?;
         Ok(SigningKeys {
-            current,
-            previous: previous?,
+            current: current.into_bytes(),
+            // A secret never rotated has no previous value.
+            previous: previous.map_err(|e| e.to_string())?.map(String::into_bytes),
         })
     }
 }

@@ -1,68 +1,31 @@
-//! Lambda entry point: build clients from the environment, then serve requests.
-//!
-//! Environment:
-//! - `SESSION_BUS_NAME` (required), `ANALYTICS_BUS_NAME` (optional): the buses.
-//! - `SESSION_SECRET_ARN` (required): the Secrets Manager secret whose string is the session
-//!   token signing key (≥ 32 bytes). Its current and previous values are read at start-up, and
-//!   again when a token is signed with a value rotated in since (`keys.rs`).
-//! - `REDACTION_SECRET_ARN` (required): the secret the redaction hashing key is derived from,
-//!   read once at start-up. Separate from the signing key so that rotating that one does not
-//!   change every hashed value.
-//!   Neither value is ever in the template or the environment itself.
-//! - `STATE_TABLE_NAME` (required): the DynamoDB table of quota windows and idempotency keys.
-//! - `QUOTA_EVENTS_PER_MINUTE` (optional, default 600): events per session per minute.
-//! - `CLAIM_LEASE_SECONDS` (optional, default 30): how long an idempotency claim stays pending;
-//!   longer than the function timeout.
-//! - `METRICS_NAMESPACE` (optional, default `eventfabric`): the CloudWatch namespace of the EMF
-//!   metrics.
-//! - the usual AWS SDK variables (`AWS_REGION`, `AWS_ENDPOINT_URL` for local emulators).
+//! Lambda entry point: read the environment, build the clients, serve requests. The settings
+//! are documented on [`forward_api::ForwardConfig::from_env`] and
+//! [`forward_api::Resources::from_env`]; the usual AWS SDK variables apply (`AWS_REGION`,
+//! `AWS_ENDPOINT_URL` for local emulators).
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use eventfabric_core::secrets::SecretsManager;
 use eventfabric_core::{Deadline, EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_registry::Registry;
 use forward_api::{
-    CompiledTopics, DynamoState, ForwardConfig, Forwarder, KeyRing, Redactor, SecretsManagerKeys,
+    CompiledTopics, DynamoState, ForwardConfig, Forwarder, KeyRing, Redactor, Resources,
+    SecretsManagerKeys,
 };
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-/// mimalloc: a request allocates a few dozen small buffers, and glibc's malloc, free and
-/// consolidation cost ~8 % of the hot path (`cargo bench -p forward-api --bench hot_path`,
-/// which uses the same allocator).
+/// mimalloc: a request allocates a few dozen small buffers, and glibc's allocator was a
+/// measurable share of the hot path (README, "Benchmark and fuzzing").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn required(name: &str) -> Result<String, Error> {
-    std::env::var(name)
-        .ok()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| format!("{name} must be set").into())
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    eventfabric_logging::init();
-
-    let session_bus = required("SESSION_BUS_NAME")?;
-    let analytics_bus = std::env::var("ANALYTICS_BUS_NAME")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let secret_arn = required("SESSION_SECRET_ARN")?;
-    let redaction_secret_arn = required("REDACTION_SECRET_ARN")?;
-    let table = required("STATE_TABLE_NAME")?;
-    let mut config = ForwardConfig::with_buses(session_bus, analytics_bus);
-    if let Ok(quota) = std::env::var("QUOTA_EVENTS_PER_MINUTE") {
-        config.quota_events_per_minute = quota
-            .parse()
-            .map_err(|e| format!("QUOTA_EVENTS_PER_MINUTE '{quota}': {e}"))?;
-    }
-    if let Ok(lease) = std::env::var("CLAIM_LEASE_SECONDS") {
-        config.claim_lease_seconds = lease
-            .parse()
-            .map_err(|e| format!("CLAIM_LEASE_SECONDS '{lease}': {e}"))?;
-    }
-    let namespace = std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "eventfabric".into());
+    lambda_runtime::tracing::init_default_subscriber();
+    let env = |name: &str| std::env::var(name).ok();
+    let config = ForwardConfig::from_env(env)?;
+    let resources = Resources::from_env(env)?;
     let metrics = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(namespace)
+        .cloudwatch_namespace(resources.metrics_namespace.clone())
         .with_dimension("function", "forward-api")
         .init()
         .map_err(|e| format!("cannot install the EMF metrics recorder: {e}"))?;
@@ -72,21 +35,23 @@ async fn main() -> Result<(), Error> {
     let topics = CompiledTopics::compile(&registry)?;
 
     let aws = aws_config::load_from_env().await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
-    let redaction_secret = forward_api::read_secret(&secrets, &redaction_secret_arn).await?;
-    let redactor = Redactor::from_secret(redaction_secret.as_bytes());
-    drop(redaction_secret);
-    let keys = KeyRing::load(
-        SecretsManagerKeys::new(secrets, secret_arn),
-        forward_api::now_ms(),
-    )
-    .await?;
+    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
+    // Both secrets at once: start-up waits for one round trip, not two.
+    let (redaction_secret, keys) = tokio::join!(
+        secrets.string(&resources.redaction_secret),
+        KeyRing::load(
+            SecretsManagerKeys::new(secrets.clone(), resources.session_secret.clone()),
+            forward_api::now_ms(),
+        )
+    );
+    let redactor = Redactor::from_secret(redaction_secret?.as_bytes());
+    let keys = keys?;
 
     let sink = EventBridgeSink::new(
         EventBridgeApi::new(forward_api::sdk::eventbridge(&aws)),
         RetryPolicy::default(),
     );
-    let state = DynamoState::new(forward_api::sdk::dynamodb(&aws), table);
+    let state = DynamoState::new(forward_api::sdk::dynamodb(&aws), resources.state_table);
     let forwarder = Forwarder::new(topics, sink, state, config).with_redactor(redactor);
     let (forwarder, keys) = (&forwarder, &keys);
 

@@ -7,14 +7,14 @@
 //! | `EventsForwarded` | Count | — |
 //! | `ForwardFailures` | Count | — (events accepted by every check that the bus did not take) |
 //! | `DroppedClientEvents` | Count | `reason` (wire name of the rejection) |
-//! | `RequestsRefused` | Count | `status` (401, 403, 400, 413, 429) |
-//! | `StateStoreErrors` | Count | — (alarmed; the log line names the operation) |
+//! | `RequestsRefused` | Count | `status` (401, 403, 400, 413, 429, 500) |
+//! | `StateStoreErrors` | Count | — (alarmed, so no dimension beyond `function`: the alarm watches that exact set; the log line names the operation) |
 //! | `PutEventsBatchFill` | Percent | — (recorded by `eventfabric_core`'s EventBridge sink) |
 //! | `SessionKeyReads` | Count | `outcome` (ok, error): the signing secret read again after start-up (`keys.rs`) |
 
 use metrics::{Unit, counter, describe_counter};
 
-use crate::forward::{ForwardOutcome, RejectReason};
+use crate::outcome::{ForwardOutcome, RejectReason};
 
 pub const EVENTS_FORWARDED: &str = "EventsForwarded";
 pub const FORWARD_FAILURES: &str = "ForwardFailures";
@@ -61,7 +61,7 @@ pub fn record_outcome(outcome: &ForwardOutcome) {
     let mut failures = 0u64;
     for rejection in &outcome.rejected {
         if rejection.reason == RejectReason::PublishFailed {
-            failures += 1;
+            failures = failures.saturating_add(1);
         } else {
             counter!(DROPPED_CLIENT_EVENTS, "reason" => rejection.reason.as_str()).increment(1);
         }

@@ -349,3 +349,84 @@ async fn a_quota_update_the_store_refuses_fails_the_request_without_forwarding()
     );
     assert!(refusing.sink().published().is_empty());
 }
+
+/// Quota and claims go to the store together, so a request over its quota has raced claims
+/// for its events; they are released, and the client's retry after `Retry-After` goes through.
+#[tokio::test]
+async fn a_request_over_its_quota_leaves_no_claims_behind() {
+    let mut settings = config();
+    settings.quota_events_per_minute = 4;
+    // A lease longer than the wait, so a claim left behind would still block the retry.
+    settings.claim_lease_seconds = 300;
+    let forwarder = forwarder(MemorySink::new(), MemoryState::new(), settings);
+    let first = request(json!([started("a1"), started("a2"), started("a3")]));
+    assert_eq!(answer(&forwarder, &first).await.0, 202);
+    let over = request(json!([started("b1"), started("b2")]));
+    let response = handle(&forwarder, &verifier(), &over, NOW, Deadline::NONE).await;
+    assert_eq!(response.status_code, 429);
+    let retry = handle(&forwarder, &verifier(), &over, NOW + 60_000, Deadline::NONE).await;
+    assert_eq!(body_json(&retry)["accepted"], json!(["b1", "b2"]));
+}
+
+/// Claims are taken, the quota says no, and the release fails: the claims stay pending until
+/// their lease runs out, so the client is told to wait at least that long.
+struct OverQuotaReleaseFails(MemoryState);
+
+impl SessionState for OverQuotaReleaseFails {
+    async fn consume_quota(
+        &self,
+        _: &str,
+        _: u32,
+        _: u32,
+        _: i64,
+    ) -> Result<QuotaDecision, StateError> {
+        Ok(QuotaDecision::Exceeded {
+            retry_after_seconds: 3,
+        })
+    }
+
+    async fn claim(
+        &self,
+        s: &str,
+        ids: &[&str],
+        lease: i64,
+        now_ms: i64,
+    ) -> Vec<Result<Claim, StateError>> {
+        self.0.claim(s, ids, lease, now_ms).await
+    }
+
+    async fn confirm(&self, s: &str, ids: &[&str], now_ms: i64) -> Result<(), StateError> {
+        self.0.confirm(s, ids, now_ms).await
+    }
+
+    async fn release(&self, _: &str, _: &[&str]) -> Result<(), StateError> {
+        Err(StateError::Unavailable("injected".into()))
+    }
+}
+
+#[tokio::test]
+async fn when_raced_claims_cannot_be_released_the_retry_waits_out_their_lease() {
+    let mut settings = config();
+    settings.claim_lease_seconds = 15;
+    let forwarder = forwarder(
+        MemorySink::new(),
+        OverQuotaReleaseFails(MemoryState::new()),
+        settings,
+    );
+    let response = handle(
+        &forwarder,
+        &verifier(),
+        &request(json!([started("c1")])),
+        NOW,
+        Deadline::NONE,
+    )
+    .await;
+    assert_eq!(response.status_code, 429);
+    assert_eq!(response.headers["retry-after"], "15");
+    // After the lease the pending claim is taken over: the event is not lost.
+    let inner = &forwarder.state().0;
+    assert_eq!(
+        inner.claim("sess-123", &["c1"], 15, NOW + 16_000).await,
+        vec![Ok(Claim::New)]
+    );
+}

@@ -18,8 +18,7 @@ use std::future::Future;
 
 use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
 
-pub const AWSCURRENT: &str = "AWSCURRENT";
-pub const AWSPENDING: &str = "AWSPENDING";
+pub use eventfabric_core::secrets::{AWSCURRENT, AWSPENDING, SecretsManager};
 
 /// The shortest value accepted as an HS256 key (the forward function refuses shorter ones).
 pub const MIN_KEY_BYTES: usize = 32;
@@ -180,43 +179,15 @@ fn check_key(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The store on Secrets Manager.
-pub struct SecretsManager {
-    client: aws_sdk_secretsmanager::Client,
-}
-
-impl SecretsManager {
-    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
-        Self { client }
-    }
-}
-
-fn sdk_error<E: std::error::Error + 'static>(
-    what: &str,
-    secret: &str,
-    e: aws_sdk_secretsmanager::error::SdkError<
-        E,
-        aws_sdk_secretsmanager::config::http::HttpResponse,
-    >,
-) -> String {
-    format!(
-        "{what} {secret}: {}",
-        aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-    )
-}
-
+/// The store on Secrets Manager: the platform's adapter, behind this function's port.
 impl SecretStore for SecretsManager {
     async fn describe(&self, secret: &str) -> Result<SecretDescription, String> {
-        let out = self
-            .client
-            .describe_secret()
-            .secret_id(secret)
-            .send()
+        let d = SecretsManager::describe(self, secret)
             .await
-            .map_err(|e| sdk_error("cannot describe", secret, e))?;
+            .map_err(|e| e.to_string())?;
         Ok(SecretDescription {
-            rotation_enabled: out.rotation_enabled.unwrap_or(false),
-            versions: out.version_ids_to_stages.unwrap_or_default(),
+            rotation_enabled: d.rotation_enabled,
+            versions: d.versions,
         })
     }
 
@@ -226,66 +197,27 @@ impl SecretStore for SecretsManager {
         version: Option<&str>,
         stage: &str,
     ) -> Result<Option<String>, String> {
-        use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
-        match self
-            .client
-            .get_secret_value()
-            .secret_id(secret)
-            .set_version_id(version.map(str::to_owned))
-            .version_stage(stage)
-            .send()
+        SecretsManager::value(self, secret, version, stage)
             .await
-        {
-            Ok(out) => Ok(out.secret_string),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(GetSecretValueError::ResourceNotFoundException(_))
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(sdk_error("cannot read", secret, e)),
-        }
+            .map_err(|e| e.to_string())
     }
 
     async fn random_value(&self) -> Result<String, String> {
-        self.client
-            .get_random_password()
-            .password_length(64)
-            .exclude_punctuation(true)
-            .include_space(false)
-            .send()
+        SecretsManager::random_value(self)
             .await
-            .map_err(|e| sdk_error("cannot generate a value for", "the secret", e))?
-            .random_password
-            .ok_or_else(|| "GetRandomPassword returned no value".to_owned())
+            .map_err(|e| e.to_string())
     }
 
     async fn put_pending(&self, secret: &str, version: &str, value: &str) -> Result<(), String> {
-        self.client
-            .put_secret_value()
-            .secret_id(secret)
-            .client_request_token(version)
-            .secret_string(value)
-            .version_stages(AWSPENDING)
-            .send()
+        SecretsManager::put_pending(self, secret, version, value)
             .await
-            .map(drop)
-            .map_err(|e| sdk_error("cannot store the pending value of", secret, e))
+            .map_err(|e| e.to_string())
     }
 
     async fn promote(&self, secret: &str, to: &str, from: &str) -> Result<(), String> {
-        self.client
-            .update_secret_version_stage()
-            .secret_id(secret)
-            .version_stage(AWSCURRENT)
-            .move_to_version_id(to)
-            .remove_from_version_id(from)
-            .send()
+        SecretsManager::promote(self, secret, to, from)
             .await
-            .map(drop)
-            .map_err(|e| sdk_error("cannot promote the new version of", secret, e))
+            .map_err(|e| e.to_string())
     }
 }
 

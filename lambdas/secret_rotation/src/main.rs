@@ -2,12 +2,13 @@
 //! (`secret_rotation::rotate`). Needs only the usual AWS SDK variables.
 
 use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
+use eventfabric_core::secrets::SecretsManager;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use secret_rotation::{SecretsManager, rotate};
+use secret_rotation::rotate;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    eventfabric_logging::init();
+    lambda_runtime::tracing::init_default_subscriber();
     let aws = aws_config::load_from_env().await;
     let store = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
     let store = &store;

@@ -18,6 +18,7 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use aws_sdk_sqs::config::Credentials;
+use eventfabric_core::secrets::SecretsManager;
 use eventfabric_core::{Deadline, EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_registry::Registry;
 use forward_api::{
@@ -387,12 +388,13 @@ async fn forwarder(
     quota: u32,
 ) -> (EmulatedForwarder, Keys) {
     let keys = KeyRing::load(
-        SecretsManagerKeys::new(env.secrets.clone(), SECRET_NAME),
+        SecretsManagerKeys::new(SecretsManager::new(env.secrets.clone()), SECRET_NAME),
         FIXTURE_NOW,
     )
     .await
     .unwrap();
-    let redaction = forward_api::read_secret(&env.secrets, REDACTION_SECRET_NAME)
+    let redaction = SecretsManager::new(env.secrets.clone())
+        .string(REDACTION_SECRET_NAME)
         .await
         .unwrap();
     let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
@@ -416,7 +418,7 @@ type Keys = KeyRing<SecretsManagerKeys>;
 async fn the_signing_keys_follow_a_rotation_in_secrets_manager() {
     let env = emulate().await;
     let keys = KeyRing::load(
-        SecretsManagerKeys::new(env.secrets.clone(), SECRET_NAME),
+        SecretsManagerKeys::new(SecretsManager::new(env.secrets.clone()), SECRET_NAME),
         FIXTURE_NOW,
     )
     .await

@@ -7,6 +7,8 @@ pub mod deadline;
 pub mod envelope;
 pub mod eventbridge;
 pub mod metrics;
+#[cfg(feature = "secrets")]
+pub mod secrets;
 pub mod sink;
 
 pub use bus::{BusEntry, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES, batches};
