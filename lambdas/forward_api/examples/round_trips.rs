@@ -414,15 +414,21 @@ async fn simulate(faults: bool) {
         p99,
         wall_ms[wall_ms.len() - 1]
     );
-    println!(
-        "  PutEvents call alone: p99 {p99_put:.1} ms; target p99 <= 2 x that = {:.1} ms: {}",
-        2.0 * p99_put,
-        if p99 <= 2.0 * p99_put {
+    if faults {
+        println!(
+            "  PutEvents call alone: p99 {p99_put:.1} ms (requests with failed entries wait for their retries: the latency target is for the run without faults)"
+        );
+    } else {
+        let verdict = if p99 <= 2.0 * p99_put {
             "met"
         } else {
             "NOT met"
-        }
-    );
+        };
+        println!(
+            "  PutEvents call alone: p99 {p99_put:.1} ms; target p99 <= 2 x that = {:.1} ms: {verdict}",
+            2.0 * p99_put
+        );
+    }
     println!(
         "  sequential round trips per request: mean {mean_trips:.2}, distribution {trip_counts:?}"
     );

@@ -1,6 +1,5 @@
 //! The envelope browser sessions send and the detail that lands on the bus.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -16,24 +15,6 @@ pub struct ClientInfo {
     pub session_id: String,
     pub tab_id: String,
     pub nonce: String,
-}
-
-/// One event as a session emits it, borrowed from the request body: strings are only copied
-/// when they contain escapes, and `payload`/`meta` stay raw JSON until a check needs them.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ClientEvent<'a> {
-    #[serde(borrow)]
-    pub id: Cow<'a, str>,
-    pub ts: Timestamp,
-    #[serde(borrow)]
-    pub topic: Cow<'a, str>,
-    #[serde(borrow)]
-    pub payload: &'a RawValue,
-    #[serde(default, borrow)]
-    pub meta: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub schema_version: Cow<'a, str>,
 }
 
 /// A client timestamp in epoch milliseconds. Accepted as a number of milliseconds
@@ -103,7 +84,8 @@ impl Timestamp {
     /// RFC 3339 in UTC: `2023-11-14T22:13:20Z`, with `.mmm` when the milliseconds are not
     /// zero, written into `buffer`. The calendar arithmetic is Howard Hinnant's
     /// `civil_from_days` (a test holds it to `time`'s over four centuries): `time`'s generic
-    /// RFC 3339 formatter cost ~8–10 % of the forward hot path, its i128 date conversion ~2 %.
+    /// RFC 3339 formatter and its i128 date conversion were a measurable share of the forward
+    /// hot path (README, "Benchmark and fuzzing").
     pub fn write_rfc3339(self, buffer: &mut [u8; RFC3339_MAX]) -> Result<&str, &'static str> {
         let seconds = self.0.div_euclid(1000);
         let millis = self.0.rem_euclid(1000) as u32;
@@ -306,36 +288,9 @@ pub fn write_json_str(out: &mut String, s: &str) {
     }
 }
 
-/// Whether any byte is a control character, `"` or `\\`: eight bytes at a time (the
-/// classic "has a byte less than / equal to" bit tricks), the tail one at a time.
+/// Whether any byte is a control character, `"` or `\\`.
 fn needs_escaping(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
-    // Bytes below 0x20 (the high bit excluded, which `& !v` does), or a quote, or a backslash.
-    let needs = |v: u64| {
-        v.wrapping_sub(ONES * 0x20) & !v & HIGHS != 0
-            || has_zero(v ^ (ONES * u64::from(b'"')))
-            || has_zero(v ^ (ONES * u64::from(b'\\')))
-    };
-    let mut chunks = bytes.chunks_exact(8);
-    if chunks
-        .by_ref()
-        .any(|chunk| needs(u64::from_le_bytes(chunk.try_into().expect("8 bytes"))))
-    {
-        return true;
-    }
-    // The last bytes as one more word, padded with spaces (which need no escaping): most
-    // strings of a detail are shorter than eight bytes, and a loop testing their bytes one by
-    // one cost more than the check itself (as did copying them into a padded buffer).
-    let last = chunks
-        .remainder()
-        .iter()
-        .rev()
-        .fold(u64::from_le_bytes([b' '; 8]), |word, &b| {
-            (word << 8) | u64::from(b)
-        });
-    needs(last)
+    crate::scan::json_string_stop(bytes, 0).is_some()
 }
 
 #[cfg(test)]
@@ -367,25 +322,6 @@ mod tests {
             err.to_string().contains("not an RFC 3339 timestamp"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn client_events_borrow_from_the_body() {
-        let text = r#"{"id": "e\"1", "ts": "2023-11-14T22:13:20Z", "topic": "a.b", "payload": {"k": [1, 2]}, "schemaVersion": "1.0.0"}"#;
-        let event: ClientEvent = serde_json::from_str(text).unwrap();
-        assert_eq!(event.id, "e\"1");
-        assert!(matches!(event.topic, Cow::Borrowed("a.b")));
-        assert_eq!(event.payload.get(), r#"{"k": [1, 2]}"#);
-        assert!(event.meta.is_none());
-    }
-
-    #[test]
-    fn client_events_reject_unknown_fields() {
-        let err = serde_json::from_str::<ClientEvent>(
-            r#"{"id": "e1", "ts": 1, "topic": "a.b", "payload": {}, "schemaVersion": "1.0.0", "extra": 1}"#,
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("extra"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod deadline;
 pub mod envelope;
 pub mod eventbridge;
 pub mod metrics;
+pub mod scan;
 #[cfg(feature = "secrets")]
 pub mod secrets;
 pub mod sink;
@@ -14,7 +15,7 @@ pub mod sink;
 pub use bus::{BusEntry, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES, batches};
 pub use deadline::Deadline;
 pub use envelope::{
-    ClientEvent, ClientInfo, DetailHead, DetailWriter, ForwardedDetail, Timestamp, write_json_str,
+    ClientInfo, DetailHead, DetailWriter, ForwardedDetail, Timestamp, write_json_str,
 };
 pub use eventbridge::{EventBridgeApi, EventBridgeSink, PutEventsApi, RetryPolicy};
 pub use eventfabric_registry::manifest::INTERFACE_SOURCE;

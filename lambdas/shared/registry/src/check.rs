@@ -242,12 +242,11 @@ pub fn check_registry(entries: &[SourceEntry]) -> Vec<Violation> {
 /// Resolves a JSON pointer against the `properties` of an object schema, so that a redaction
 /// hint cannot name a field the payload does not have.
 fn pointer_in_schema<'s>(schema: &'s Value, pointer: &str) -> Result<&'s Value, String> {
-    let Some(rest) = pointer.strip_prefix('/') else {
-        return Err("must be a JSON pointer starting with '/'".into());
-    };
+    let tokens = crate::pointer_tokens(pointer)
+        .filter(|tokens| !tokens.is_empty())
+        .ok_or("must be a JSON pointer starting with '/'")?;
     let mut node = schema;
-    for raw in rest.split('/') {
-        let key = raw.replace("~1", "/").replace("~0", "~");
+    for key in tokens {
         node = node
             .get("properties")
             .and_then(|p| p.get(&key))
