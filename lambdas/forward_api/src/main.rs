@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
     let registry = Registry::embedded()?;
     let topics = CompiledTopics::compile(&registry)?;
 
-    let aws = aws_config::load_from_env().await;
+    let aws = eventfabric_core::aws::load_config().await;
     let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
     // Both secrets at once: start-up waits for one round trip, not two.
     let (redaction_secret, keys) = tokio::join!(

@@ -6,7 +6,6 @@
 //! confirmed by guessing without the key. Without a key, such events are refused, never sent in
 //! clear.
 
-use aws_lc_rs::hkdf;
 use base64::Engine;
 use eventfabric_registry::RedactionHint;
 use hmac::{Hmac, KeyInit, Mac};
@@ -58,10 +57,8 @@ impl Redactor {
     /// must stay the same for as long as they are joined on.
     pub fn from_secret(secret: &[u8]) -> Self {
         let mut key = [0u8; 32];
-        hkdf::Salt::new(hkdf::HKDF_SHA256, b"eventfabric")
-            .extract(secret)
-            .expand(&[b"forward-api redaction hash v1"], hkdf::HKDF_SHA256)
-            .and_then(|okm| okm.fill(&mut key))
+        hkdf::Hkdf::<Sha256>::new(Some(b"eventfabric"), secret)
+            .expand(b"forward-api redaction hash v1", &mut key)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         Self {
             key: Some(Hmac::new_from_slice(&key).expect("HMAC takes keys of any length")),

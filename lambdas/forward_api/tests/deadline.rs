@@ -151,7 +151,7 @@ fn closed_port() -> u16 {
 async fn with_aws_unreachable_the_answer_beats_the_deadline() {
     use aws_sdk_dynamodb::config::Credentials;
     let endpoint = format!("http://127.0.0.1:{}", closed_port());
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let aws = eventfabric_core::aws::loader()
         .endpoint_url(&endpoint)
         .region(aws_config::Region::new("eu-west-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))

@@ -9,7 +9,7 @@ use secret_rotation::rotate;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let aws = aws_config::load_from_env().await;
+    let aws = eventfabric_core::aws::load_config().await;
     let store = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
     let store = &store;
     lambda_runtime::run(service_fn(

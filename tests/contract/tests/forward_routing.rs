@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
@@ -251,7 +250,7 @@ async fn create_state_table(dynamodb: &aws_sdk_dynamodb::Client) {
 /// Bus, consumer queue and the synthesized rule, in a fresh moto.
 async fn emulate() -> Emulated {
     let moto = Moto::start();
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    let config = eventfabric_core::aws::loader()
         .endpoint_url(&moto.endpoint)
         .region(aws_config::Region::new(REGION))
         .credentials_provider(Credentials::new(

@@ -2,6 +2,7 @@
 //! port through which handlers publish, with an EventBridge adapter ([`EventBridgeSink`]) and an
 //! in-memory one ([`MemorySink`]). Business logic depends on the trait, never on the SDK.
 
+pub mod aws;
 pub mod bus;
 pub mod deadline;
 pub mod envelope;
