@@ -6,9 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
-use aws_lambda_events::encodings::Body;
-use common::{NOW, config, fixture, forwarder, verifier};
+use common::{NOW, body_json, config, fixture, forwarder, verifier};
 use eventfabric_core::{
     BusEntry, Deadline, EventBridgeApi, EventBridgeSink, EventSink, MemorySink, PublishError,
     RetryPolicy,
@@ -19,13 +17,6 @@ use serde_json::Value;
 
 /// The fixture's events that pass every check (the others are rejected before any call).
 const VALID_EVENTS: usize = 4;
-
-fn body_json(response: &ApiGatewayV2httpResponse) -> Value {
-    match &response.body {
-        Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
-        other => panic!("expected a text body, got {other:?}"),
-    }
-}
 
 fn publish_failures(body: &Value) -> usize {
     body["rejected"]

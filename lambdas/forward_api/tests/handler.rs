@@ -2,10 +2,9 @@
 
 mod common;
 
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use base64::Engine;
-use common::{LOCAL_SECRET, NOW, config, fixture, forwarder, verifier};
+use common::{LOCAL_SECRET, NOW, body_json, config, fixture, forwarder, verifier};
 use eventfabric_core::{Deadline, MemorySink};
 use forward_api::{ForwardConfig, Forwarder, KeyRing, MemoryKeys, MemoryState, Redactor, handle};
 use serde_json::{Value, json};
@@ -22,13 +21,6 @@ fn with_body(body: Value) -> ApiGatewayV2httpRequest {
     let mut request = fixture();
     request.body = Some(body.to_string());
     request
-}
-
-fn body_json(response: &ApiGatewayV2httpResponse) -> Value {
-    match &response.body {
-        Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
-        other => panic!("expected a text body, got {other:?}"),
-    }
 }
 
 fn client() -> Value {

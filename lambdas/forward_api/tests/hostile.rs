@@ -4,22 +4,14 @@
 
 mod common;
 
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
-use common::{LOCAL_SECRET, NOW, config, fixture, forwarder, verifier};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use common::{LOCAL_SECRET, NOW, body_json, config, fixture, forwarder, verifier};
 use eventfabric_core::{Deadline, MemorySink};
 use forward_api::auth::mint;
 use forward_api::request::{MAX_CLIENT_FIELD_BYTES, MAX_ID_BYTES};
 use forward_api::state::{Claim, QuotaDecision, StateError};
 use forward_api::{Forwarder, MemoryState, SessionState, handle};
 use serde_json::{Value, json};
-
-fn body_json(response: &ApiGatewayV2httpResponse) -> Value {
-    match &response.body {
-        Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
-        other => panic!("expected a text body, got {other:?}"),
-    }
-}
 
 fn client() -> Value {
     json!({"appVersion": "4.2.0", "sessionId": "sess-123", "tabId": "tab-1", "nonce": "n"})

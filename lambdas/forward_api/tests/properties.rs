@@ -9,15 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use aws_lambda_events::encodings::Body;
-use common::{LOCAL_SECRET, NOW, config, fixture, forwarder};
+use common::{LOCAL_SECRET, NOW, body_json, config, fixture, forwarder};
 use eventfabric_core::{Deadline, MemorySink};
 use forward_api::auth::mint;
 use forward_api::request::id_problem;
 use forward_api::state::{Claim, QuotaDecision, StateError};
 use forward_api::{MemoryState, RejectReason, SessionState, TokenVerifier, handle};
 use proptest::prelude::*;
-use serde_json::Value;
 
 /// The in-memory store, recording which ids it let through as new claims.
 #[derive(Default)]
@@ -169,13 +167,6 @@ fn request(events: &[String], session_id: &str) -> ApiGatewayV2httpRequest {
         .headers
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
-}
-
-fn body_json(response: &aws_lambda_events::apigw::ApiGatewayV2httpResponse) -> Value {
-    match &response.body {
-        Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
-        other => panic!("expected a text body, got {other:?}"),
-    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -2,7 +2,8 @@
 //! a forwarder wired like `main.rs` but with in-memory adapters.
 #![allow(dead_code)] // each test binary uses a subset
 
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
 use eventfabric_core::EventSink;
 use eventfabric_registry::Registry;
 use forward_api::{
@@ -39,4 +40,12 @@ pub fn forwarder<S: EventSink, St: SessionState>(
 ) -> Forwarder<S, St> {
     let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
     Forwarder::new(topics, sink, state, config).with_redactor(Redactor::from_secret(LOCAL_SECRET))
+}
+
+/// The JSON body of an answer.
+pub fn body_json(response: &ApiGatewayV2httpResponse) -> serde_json::Value {
+    match &response.body {
+        Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
+        other => panic!("expected a text body, got {other:?}"),
+    }
 }
