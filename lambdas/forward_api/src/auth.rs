@@ -14,9 +14,13 @@
 
 use std::future::Future;
 
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use jsonwebtoken::crypto::{CryptoProvider, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 use crate::request::RequestError;
 
@@ -64,6 +68,8 @@ impl TokenVerifier {
     /// The current value and, when the secret has one, its previous value.
     pub fn with_previous(current: &[u8], previous: Option<&[u8]>) -> Result<Self, String> {
         check_length(current, "current")?;
+        // A provider installed before is kept (`Err`): it can only be this one.
+        let _ = HS256_ONLY.install_default();
         let mut keys = vec![DecodingKey::from_secret(current)];
         if let Some(previous) = previous {
             check_length(previous, "previous")?;
@@ -186,17 +192,77 @@ fn unauthorized(message: impl Into<String>) -> RequestError {
 
 /// Signs a session token: what the session issuer does, and what local runs and tests use.
 pub fn mint(secret: &[u8], session_id: &str, exp: i64) -> Result<String, String> {
-    let claims = SessionClaims {
-        sub: session_id.to_owned(),
-        aud: AUDIENCE.to_owned(),
-        exp,
-    };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret),
+    sign(
+        secret,
+        &SessionClaims {
+            sub: session_id.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            exp,
+        },
     )
-    .map_err(|e| format!("cannot sign the session token: {e}"))
+}
+
+/// An HS256 JWT of `claims`: `base64url(header).base64url(claims).base64url(HMAC-SHA256)`
+/// (RFC 7515). Signing is here rather than in jsonwebtoken because its signer takes keys only
+/// through a crypto provider, and this crate installs one that can only verify HS256 (below).
+pub(crate) fn sign(secret: &[u8], claims: &impl Serialize) -> Result<String, String> {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims =
+        serde_json::to_vec(claims).map_err(|e| format!("cannot encode the claims: {e}"))?;
+    let mut token = format!(
+        "{}.{}",
+        b64.encode(br#"{"typ":"JWT","alg":"HS256"}"#),
+        b64.encode(claims)
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|e| e.to_string())?;
+    mac.update(token.as_bytes());
+    token.push('.');
+    token.push_str(&b64.encode(mac.finalize().into_bytes()));
+    Ok(token)
+}
+
+/// jsonwebtoken's crypto, for HS256 verification only, on RustCrypto's HMAC (in the tree
+/// already). Its built-in providers each link every algorithm it supports (RSA, ECDSA,
+/// EdDSA), code this function never runs: about 1 MB of the binary, a C library (aws-lc) or
+/// the `rsa` crate with an open advisory (RUSTSEC-2023-0071).
+static HS256_ONLY: CryptoProvider = CryptoProvider {
+    signer_factory: |_, _| Err(ErrorKind::InvalidAlgorithm.into()),
+    verifier_factory: hs256_verifier,
+    key_utils: KeyUtils::new_unimplemented(),
+};
+
+fn hs256_verifier(
+    algorithm: &Algorithm,
+    key: &DecodingKey,
+) -> jsonwebtoken::errors::Result<Box<dyn JwtVerifier>> {
+    if *algorithm != Algorithm::HS256 {
+        return Err(ErrorKind::InvalidAlgorithm.into());
+    }
+    let mac = Hmac::<Sha256>::new_from_slice(key.try_get_as_bytes()?)
+        .map_err(|_| ErrorKind::InvalidKeyFormat)?;
+    Ok(Box::new(Hs256Verifier(mac)))
+}
+
+struct Hs256Verifier(Hmac<Sha256>);
+
+impl jsonwebtoken::signature::Verifier<Vec<u8>> for Hs256Verifier {
+    fn verify(
+        &self,
+        message: &[u8],
+        signature: &Vec<u8>,
+    ) -> Result<(), jsonwebtoken::signature::Error> {
+        let mut mac = self.0.clone();
+        mac.update(message);
+        // Constant-time comparison.
+        mac.verify_slice(signature)
+            .map_err(|_| jsonwebtoken::signature::Error::new())
+    }
+}
+
+impl JwtVerifier for Hs256Verifier {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::HS256
+    }
 }
 
 #[cfg(test)]
@@ -251,14 +317,13 @@ mod tests {
             status(v.verify(Some(&format!("Bearer {just}")), NOW_MS)),
             200
         );
-        let foreign = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
+        let foreign = sign(
+            SECRET,
             &SessionClaims {
                 sub: "sess-1".into(),
                 aud: "another-service".into(),
                 exp: NOW_S + 600,
             },
-            &EncodingKey::from_secret(SECRET),
         )
         .unwrap();
         assert_eq!(
