@@ -228,6 +228,21 @@ fn acknowledged_ids(response: &ApiGatewayV2httpResponse) -> Vec<String> {
     done
 }
 
+/// Session `s`'s next request: the oldest events of its outbox, stamped just before `now_ms`.
+fn next_request(
+    s: usize,
+    token: &str,
+    outbox: &VecDeque<String>,
+    now_ms: i64,
+) -> ApiGatewayV2httpRequest {
+    let events: Vec<(String, i64)> = outbox
+        .iter()
+        .take(EVENTS_PER_REQUEST)
+        .map(|id| (id.clone(), now_ms - 200))
+        .collect();
+    request(&format!("sess-{s}"), token, &events)
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -294,12 +309,7 @@ async fn simulate(faults: bool) {
             made += 1;
         }
         let now_ms = NOW + start.elapsed().as_millis() as i64;
-        let events: Vec<(String, i64)> = outbox[s]
-            .iter()
-            .take(EVENTS_PER_REQUEST)
-            .map(|id| (id.clone(), now_ms - 200))
-            .collect();
-        let request = request(&format!("sess-{s}"), &tokens[s], &events);
+        let request = next_request(s, &tokens[s], &outbox[s], now_ms);
 
         world.lock().unwrap().calls.clear();
         let began = Instant::now();
@@ -348,12 +358,7 @@ async fn simulate(faults: bool) {
             let wait = not_before[s].saturating_duration_since(Instant::now());
             tokio::time::sleep(wait).await;
             let now_ms = NOW + start.elapsed().as_millis() as i64;
-            let events: Vec<(String, i64)> = outbox[s]
-                .iter()
-                .take(EVENTS_PER_REQUEST)
-                .map(|id| (id.clone(), now_ms - 200))
-                .collect();
-            let request = request(&format!("sess-{s}"), &tokens[s], &events);
+            let request = next_request(s, &tokens[s], &outbox[s], now_ms);
             let response = handle(
                 &forwarder,
                 &verifier,
