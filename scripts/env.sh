@@ -12,5 +12,8 @@ export PATH="$TOOLS/venv/bin:$ROOT/cdk/node_modules/.bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # Offline, quiet CDK.
 export CDK_DISABLE_CLI_TELEMETRY=1 CDK_DISABLE_VERSION_CHECK=1
-log() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+# Steps are logged with the seconds since the outermost script started.
+EVENTFABRIC_T0="${EVENTFABRIC_T0:-$(date +%s)}"
+export EVENTFABRIC_T0
+log() { printf '\n\033[1m== [%4ss] %s\033[0m\n' "$(( $(date +%s) - EVENTFABRIC_T0 ))" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
