@@ -13,7 +13,8 @@ command -v python3 >/dev/null || die "python3 is missing: install Python 3.9 or 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "node $node_major is too old: the CDK app needs Node.js 20 or newer"
 
-stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
+# The content only: a stamp naming the file path would differ in every clone.
+stamp() { cat "$@" | sha256sum | cut -c1-16; }
 
 want=$(stamp "$ROOT/scripts/requirements-tools.txt")
 if [ "$(cat "$TOOLS/venv/.stamp" 2>/dev/null)" != "$want" ]; then
