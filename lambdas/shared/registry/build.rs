@@ -16,8 +16,18 @@ fn main() {
     println!("cargo::rerun-if-changed={TOPICS_DIR}");
 
     let mut names: Vec<String> = std::fs::read_dir(&topics_dir)
-        .unwrap_or_else(|e| panic!("the topic registry {} is missing: {e}", topics_dir.display()))
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .unwrap_or_else(|e| {
+            panic!(
+                "the topic registry {} is missing: {e}",
+                topics_dir.display()
+            )
+        })
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|name| Path::new(name).extension().is_some_and(|x| x == "json"))
         .collect();
     names.sort();
@@ -28,7 +38,10 @@ fn main() {
         let path = topics_dir.join(name);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-        code.push_str(&format!("    ({:?}, {text:?}),\n", format!("topics/{name}")));
+        code.push_str(&format!(
+            "    ({:?}, {text:?}),\n",
+            format!("topics/{name}")
+        ));
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded_topics.rs");
