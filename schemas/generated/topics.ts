@@ -53,7 +53,29 @@ export interface SessionLifecycleStartedPayload {
 }
 
 /**
- * Payload of `session.summary.final` v1.0.0: The final summary of a conversation session; starts the session pipeline (summary, sentiment, compliance, persistence).
+ * Payload of `session.pipeline.failed` v1.0.0: The session pipeline gave up on a summary: which step failed and why. Emitted by the state machine's catch path (never by clients); consumers re-drive or investigate.
+ */
+export interface SessionPipelineFailedPayload {
+  tenantId: string | null;
+  conversationId: string | null;
+  /**
+   * The id of the session.summary.final event the execution started from.
+   */
+  sourceEventId?: string | null;
+  executionId?: string;
+  step: 'summary' | 'sentiment' | 'compliance' | 'persistence';
+  /**
+   * The Step Functions error name, e.g. InvalidSummary or States.TaskFailed.
+   */
+  error: string;
+  /**
+   * The error's cause as Step Functions reports it (no summary text: step errors name fields, not values).
+   */
+  cause: string;
+}
+
+/**
+ * Payload of `session.summary.final` v1.1.0: The final summary of a conversation session; starts the session pipeline (summary, sentiment, compliance, persistence).
  */
 export interface SessionSummaryFinalPayload {
   tenantId: string;
@@ -61,6 +83,1917 @@ export interface SessionSummaryFinalPayload {
   turns: number;
   summary: string;
   agentNotes?: string;
+  /**
+   * Who took part; ids are the ones transcript turns name.
+   *
+   * @maxItems 20
+   */
+  participants?:
+    | []
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ]
+    | [
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        },
+        {
+          id: string;
+          role: 'agent' | 'customer' | 'bot' | 'other';
+        }
+      ];
+  durationSeconds?: number;
+  /**
+   * @maxItems 20
+   */
+  topics?:
+    | []
+    | [string]
+    | [string, string]
+    | [string, string, string]
+    | [string, string, string, string]
+    | [string, string, string, string, string]
+    | [string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string, string, string, string]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ];
+  /**
+   * The last turns of the conversation, for per-turn sentiment.
+   *
+   * @maxItems 20
+   */
+  transcript?:
+    | []
+    | [
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ]
+    | [
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        },
+        {
+          participantId: string;
+          text: string;
+        }
+      ];
 }
 
 /**
@@ -98,6 +2031,7 @@ export interface TopicPayloads {
   'moderation.message.flagged': ModerationMessageFlaggedPayload;
   'session.lifecycle.ended': SessionLifecycleEndedPayload;
   'session.lifecycle.started': SessionLifecycleStartedPayload;
+  'session.pipeline.failed': SessionPipelineFailedPayload;
   'session.summary.final': SessionSummaryFinalPayload;
   'ui.interaction.sampled': UiInteractionSampledPayload;
   'user.profile.updated': UserProfileUpdatedPayload;
@@ -110,7 +2044,8 @@ export const TOPIC_VERSIONS: { readonly [T in keyof TopicPayloads]: string } = {
   'moderation.message.flagged': '1.0.0',
   'session.lifecycle.ended': '1.0.0',
   'session.lifecycle.started': '1.0.0',
-  'session.summary.final': '1.0.0',
+  'session.pipeline.failed': '1.0.0',
+  'session.summary.final': '1.1.0',
   'ui.interaction.sampled': '1.0.0',
   'user.profile.updated': '1.1.0',
 };

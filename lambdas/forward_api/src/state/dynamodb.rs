@@ -2,6 +2,7 @@
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use eventfabric_core::aws::SdkFailure;
 use serde::Serialize;
 
 use super::{
@@ -47,43 +48,14 @@ where
         .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
-/// Service error codes that mean "try later", not "this request is wrong".
-fn is_transient_code(code: &str) -> bool {
-    matches!(
-        code,
-        "ProvisionedThroughputExceededException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded"
-            | "InternalServerError"
-            | "ServiceUnavailable"
-            | "TransactionConflictException"
-    )
-}
-
 fn state_error<E, R>(error: SdkError<E, R>) -> StateError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    match &error {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let code = e.code().unwrap_or("unknown");
-            let detail = format!("{code}: {}", e.message().unwrap_or(""));
-            if is_transient_code(code) {
-                StateError::Unavailable(detail)
-            } else {
-                StateError::Refused(detail)
-            }
-        }
-        // The request could not even be built: it would fail the same way every time.
-        SdkError::ConstructionFailure(_) => {
-            StateError::Refused(aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string())
-        }
-        // Timeouts, connection failures, unreadable answers.
-        _ => StateError::Unavailable(
-            aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string(),
-        ),
+    match eventfabric_core::aws::sdk_failure(&error) {
+        SdkFailure::Transient(detail) => StateError::Unavailable(detail),
+        SdkFailure::Refused(detail) => StateError::Refused(detail),
     }
 }
 

@@ -84,6 +84,29 @@ pub fn check_entry(entry: &SourceEntry) -> Vec<Violation> {
             ),
         );
     }
+    if let Some(producer) = &spec.producer {
+        let well_formed = producer.len() <= 64
+            && producer.starts_with(|c: char| c.is_ascii_lowercase())
+            && producer
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !well_formed {
+            fail(
+                "producer",
+                format!(
+                    "producer '{producer}' must be a lowercase component name (letters, digits, '-'; at most 64), e.g. 'session-pipeline'"
+                ),
+            );
+        }
+        if spec.forwarding_policy != ForwardingPolicy::Deny {
+            fail(
+                "producer",
+                format!(
+                    "a topic produced by '{producer}' must have forwardingPolicy 'deny': clients may not send what the platform emits"
+                ),
+            );
+        }
+    }
     if spec.description.trim().is_empty() {
         fail(
             "description",
@@ -372,6 +395,28 @@ mod tests {
         s.forwarding_policy = ForwardingPolicy::Default;
         s.sample_rate = None;
         assert_eq!(rules(&check_entry(&entry(s))), vec!["sampling"]);
+    }
+
+    #[test]
+    fn a_produced_topic_is_denied_to_clients_and_named_like_a_component() {
+        let mut s = spec("session.pipeline.failed");
+        s.producer = Some("session-pipeline".into());
+        assert_eq!(rules(&check_entry(&entry(s.clone()))), vec!["producer"]);
+        s.forwarding_policy = ForwardingPolicy::Deny;
+        assert!(check_entry(&entry(s.clone())).is_empty());
+        assert_eq!(s.source(), "eventfabric.session-pipeline");
+        assert!(s.published());
+        for bad in ["", "Session", "session_pipeline", "-x", "x.y"] {
+            s.producer = Some(bad.into());
+            assert_eq!(
+                rules(&check_entry(&entry(s.clone()))),
+                vec!["producer"],
+                "{bad:?}"
+            );
+        }
+        s.producer = None;
+        assert_eq!(s.source(), "nia.interface");
+        assert!(!s.published(), "a denied session topic reaches no bus");
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! after a release in which it was deprecated.
 //!
 //! Beyond the payload, the same rule covers what routes and names a topic: moving it to another
-//! bus (every rule on the old bus stops receiving it), removing an alias (clients still sending
+//! bus (every rule on the old bus stops receiving it) or giving it another source (another
+//! producer: rules match on source), removing an alias (clients still sending
 //! it get `unknown_topic`) and narrowing its meta schema (clients' meta starts failing).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,6 +66,13 @@ pub fn check_evolution(base: &[TopicSpec], current: &[TopicSpec]) -> Vec<Violati
                 old.bus.as_str(),
                 new.bus.as_str(),
                 old.bus.as_str()
+            ));
+        }
+        if old.source() != new.source() {
+            breaks.push(format!(
+                "its source changed from '{}' to '{}': rules matching the old source stop receiving it",
+                old.source(),
+                new.source()
             ));
         }
         for alias in old.aliases.iter().filter(|a| !new.aliases.contains(a)) {
@@ -349,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bus_move_or_a_removed_alias_is_breaking() {
+    fn a_bus_move_a_new_source_or_a_removed_alias_is_breaking() {
         let old = {
             let mut t = topic("1.0.0", base_schema());
             t.aliases = vec!["session.final".into(), "summary.final".into()];
@@ -358,6 +366,7 @@ mod tests {
         let mut new = topic("1.1.0", base_schema());
         new.bus = Bus::Analytics;
         new.aliases = vec!["summary.final".into(), "session.done".into()];
+        new.producer = Some("session-pipeline".into());
         let m = messages(&check_evolution(
             std::slice::from_ref(&old),
             std::slice::from_ref(&new),
@@ -366,6 +375,7 @@ mod tests {
             m,
             [
                 "breaking change without a major version bump (1.0.0 -> 1.1.0): moved from the 'session' bus to the 'analytics' bus: rules on the 'session' bus stop receiving it",
+                "breaking change without a major version bump (1.0.0 -> 1.1.0): its source changed from 'nia.interface' to 'eventfabric.session-pipeline': rules matching the old source stop receiving it",
                 "breaking change without a major version bump (1.0.0 -> 1.1.0): alias 'session.final' was removed: clients still sending it get unknown_topic",
             ]
         );

@@ -4,10 +4,8 @@
 use serde::Serialize;
 
 use crate::glue::{GlueColumn, archive_columns};
+pub use crate::model::INTERFACE_SOURCE;
 use crate::{Bus, ForwardingPolicy, PiiLevel, Registry};
-
-/// The EventBridge `Source` of every event forwarded from browser sessions.
-pub const INTERFACE_SOURCE: &str = "nia.interface";
 
 /// Where the manifest lives, relative to the workspace root.
 pub const MANIFEST_PATH: &str = "cdk/generated/registry.json";
@@ -33,8 +31,16 @@ pub struct ManifestTopic<'a> {
     pii_level: PiiLevel,
     archive: bool,
     deprecated: bool,
-    /// False for `deny` topics: nothing of them reaches a bus, so no rule should match them.
+    /// False for `deny` topics: the edge API never forwards them.
     forwarded: bool,
+    /// The EventBridge source of the topic's events (`nia.interface` when forwarded).
+    source: String,
+    /// The component publishing it, for topics the platform itself emits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    producer: Option<&'a str>,
+    /// Whether anything reaches the bus: forwarded, or produced. No rule should match a topic
+    /// that is not.
+    published: bool,
 }
 
 impl<'a> Manifest<'a> {
@@ -51,6 +57,9 @@ impl<'a> Manifest<'a> {
                 archive: t.archive,
                 deprecated: t.deprecated,
                 forwarded: t.forwarding_policy != ForwardingPolicy::Deny,
+                source: t.source(),
+                producer: t.producer.as_deref(),
+                published: t.published(),
             })
             .collect();
         Self {

@@ -46,6 +46,12 @@ pub struct TopicSpec {
     /// Keep an EventBridge Archive of this topic (regulated topics).
     #[serde(default)]
     pub archive: bool,
+    /// The platform component that publishes this topic (e.g. `session-pipeline`), whose events
+    /// carry the source `eventfabric.<producer>`. Absent: a browser-session topic, forwarded by
+    /// the edge API with the source `nia.interface`. A produced topic is never accepted from a
+    /// client (`forwardingPolicy` must be `deny`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -115,7 +121,27 @@ impl RedactionHint {
     }
 }
 
+/// The EventBridge `Source` of every event forwarded from browser sessions.
+pub const INTERFACE_SOURCE: &str = "nia.interface";
+
+/// The prefix of a produced topic's source: `eventfabric.<producer>`.
+pub const PRODUCER_SOURCE_PREFIX: &str = "eventfabric.";
+
 impl TopicSpec {
+    /// The EventBridge `Source` this topic's events carry.
+    pub fn source(&self) -> String {
+        match &self.producer {
+            Some(producer) => format!("{PRODUCER_SOURCE_PREFIX}{producer}"),
+            None => INTERFACE_SOURCE.to_owned(),
+        }
+    }
+
+    /// Whether events of this topic reach its bus at all: forwarded from sessions, or published
+    /// by their producer.
+    pub fn published(&self) -> bool {
+        self.producer.is_some() || self.forwarding_policy != ForwardingPolicy::Deny
+    }
+
     /// Whether the payload must be redacted before it leaves: `conditional` topics always,
     /// high-PII topics whenever they are forwarded at all.
     pub fn requires_redaction(&self) -> bool {

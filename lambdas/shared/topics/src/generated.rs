@@ -1059,7 +1059,440 @@ impl<'de> ::serde::Deserialize<'de> for SessionLifecycleStartedPayloadUserAgent 
             })
     }
 }
-///Payload of `session.summary.final` v1.0.0: The final summary of a conversation session; starts the session pipeline (summary, sentiment, compliance, persistence).
+///Payload of `session.pipeline.failed` v1.0.0: The session pipeline gave up on a summary: which step failed and why. Emitted by the state machine's catch path (never by clients); consumers re-drive or investigate.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SessionPipelineFailedPayload {
+    ///The error's cause as Step Functions reports it (no summary text: step errors name fields, not values).
+    pub cause: SessionPipelineFailedPayloadCause,
+    #[serde(
+        rename = "conversationId",
+        deserialize_with = "::std::option::Option::deserialize"
+    )]
+    pub conversation_id: ::std::option::Option<
+        SessionPipelineFailedPayloadConversationId,
+    >,
+    ///The Step Functions error name, e.g. InvalidSummary or States.TaskFailed.
+    pub error: SessionPipelineFailedPayloadError,
+    #[serde(
+        rename = "executionId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub execution_id: ::std::option::Option<SessionPipelineFailedPayloadExecutionId>,
+    ///The id of the session.summary.final event the execution started from.
+    #[serde(
+        rename = "sourceEventId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub source_event_id: ::std::option::Option<
+        SessionPipelineFailedPayloadSourceEventId,
+    >,
+    pub step: SessionPipelineFailedPayloadStep,
+    #[serde(
+        rename = "tenantId",
+        deserialize_with = "::std::option::Option::deserialize"
+    )]
+    pub tenant_id: ::std::option::Option<SessionPipelineFailedPayloadTenantId>,
+}
+///The error's cause as Step Functions reports it (no summary text: step errors name fields, not values).
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SessionPipelineFailedPayloadCause(::std::string::String);
+impl ::std::ops::Deref for SessionPipelineFailedPayloadCause {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SessionPipelineFailedPayloadCause> for ::std::string::String {
+    fn from(value: SessionPipelineFailedPayloadCause) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SessionPipelineFailedPayloadCause {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 32768usize {
+            return Err("longer than 32768 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SessionPipelineFailedPayloadCause {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SessionPipelineFailedPayloadCause {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SessionPipelineFailedPayloadCause {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///`SessionPipelineFailedPayloadConversationId`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SessionPipelineFailedPayloadConversationId(::std::string::String);
+impl ::std::ops::Deref for SessionPipelineFailedPayloadConversationId {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SessionPipelineFailedPayloadConversationId>
+for ::std::string::String {
+    fn from(value: SessionPipelineFailedPayloadConversationId) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SessionPipelineFailedPayloadConversationId {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 128usize {
+            return Err("longer than 128 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SessionPipelineFailedPayloadConversationId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SessionPipelineFailedPayloadConversationId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SessionPipelineFailedPayloadConversationId {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///The Step Functions error name, e.g. InvalidSummary or States.TaskFailed.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SessionPipelineFailedPayloadError(::std::string::String);
+impl ::std::ops::Deref for SessionPipelineFailedPayloadError {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SessionPipelineFailedPayloadError> for ::std::string::String {
+    fn from(value: SessionPipelineFailedPayloadError) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SessionPipelineFailedPayloadError {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 256usize {
+            return Err("longer than 256 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SessionPipelineFailedPayloadError {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SessionPipelineFailedPayloadError {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SessionPipelineFailedPayloadError {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///`SessionPipelineFailedPayloadExecutionId`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SessionPipelineFailedPayloadExecutionId(::std::string::String);
+impl ::std::ops::Deref for SessionPipelineFailedPayloadExecutionId {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SessionPipelineFailedPayloadExecutionId>
+for ::std::string::String {
+    fn from(value: SessionPipelineFailedPayloadExecutionId) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SessionPipelineFailedPayloadExecutionId {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 2048usize {
+            return Err("longer than 2048 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SessionPipelineFailedPayloadExecutionId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SessionPipelineFailedPayloadExecutionId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SessionPipelineFailedPayloadExecutionId {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///The id of the session.summary.final event the execution started from.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SessionPipelineFailedPayloadSourceEventId(::std::string::String);
+impl ::std::ops::Deref for SessionPipelineFailedPayloadSourceEventId {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SessionPipelineFailedPayloadSourceEventId>
+for ::std::string::String {
+    fn from(value: SessionPipelineFailedPayloadSourceEventId) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SessionPipelineFailedPayloadSourceEventId {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 128usize {
+            return Err("longer than 128 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SessionPipelineFailedPayloadSourceEventId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SessionPipelineFailedPayloadSourceEventId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SessionPipelineFailedPayloadSourceEventId {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///`SessionPipelineFailedPayloadStep`
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum SessionPipelineFailedPayloadStep {
+    #[serde(rename = "summary")]
+    Summary,
+    #[serde(rename = "sentiment")]
+    Sentiment,
+    #[serde(rename = "compliance")]
+    Compliance,
+    #[serde(rename = "persistence")]
+    Persistence,
+}
+impl ::std::fmt::Display for SessionPipelineFailedPayloadStep {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Summary => f.write_str("summary"),
+            Self::Sentiment => f.write_str("sentiment"),
+            Self::Compliance => f.write_str("compliance"),
+            Self::Persistence => f.write_str("persistence"),
+        }
+    }
+}
+impl ::std::str::FromStr for SessionPipelineFailedPayloadStep {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "summary" => Ok(Self::Summary),
+            "sentiment" => Ok(Self::Sentiment),
+            "compliance" => Ok(Self::Compliance),
+            "persistence" => Ok(Self::Persistence),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for SessionPipelineFailedPayloadStep {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SessionPipelineFailedPayloadStep {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///`SessionPipelineFailedPayloadTenantId`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SessionPipelineFailedPayloadTenantId(::std::string::String);
+impl ::std::ops::Deref for SessionPipelineFailedPayloadTenantId {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SessionPipelineFailedPayloadTenantId>
+for ::std::string::String {
+    fn from(value: SessionPipelineFailedPayloadTenantId) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SessionPipelineFailedPayloadTenantId {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 64usize {
+            return Err("longer than 64 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SessionPipelineFailedPayloadTenantId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SessionPipelineFailedPayloadTenantId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SessionPipelineFailedPayloadTenantId {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///Payload of `session.summary.final` v1.1.0: The final summary of a conversation session; starts the session pipeline (summary, sentiment, compliance, persistence).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSummaryFinalPayload {
@@ -1070,9 +1503,22 @@ pub struct SessionSummaryFinalPayload {
     pub agent_notes: ::std::option::Option<SessionSummaryFinalPayloadAgentNotes>,
     #[serde(rename = "conversationId")]
     pub conversation_id: SessionSummaryFinalPayloadConversationId,
+    #[serde(
+        rename = "durationSeconds",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub duration_seconds: ::std::option::Option<i64>,
+    ///Who took part; ids are the ones transcript turns name.
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub participants: ::std::vec::Vec<SessionSummaryFinalPayloadParticipantsItem>,
     pub summary: SessionSummaryFinalPayloadSummary,
     #[serde(rename = "tenantId")]
     pub tenant_id: SessionSummaryFinalPayloadTenantId,
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub topics: ::std::vec::Vec<SessionSummaryFinalPayloadTopicsItem>,
+    ///The last turns of the conversation, for per-turn sentiment.
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub transcript: ::std::vec::Vec<SessionSummaryFinalPayloadTranscriptItem>,
     pub turns: u64,
 }
 ///`SessionSummaryFinalPayloadAgentNotes`
@@ -1190,6 +1636,136 @@ impl<'de> ::serde::Deserialize<'de> for SessionSummaryFinalPayloadConversationId
             })
     }
 }
+///`SessionSummaryFinalPayloadParticipantsItem`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSummaryFinalPayloadParticipantsItem {
+    pub id: SessionSummaryFinalPayloadParticipantsItemId,
+    pub role: SessionSummaryFinalPayloadParticipantsItemRole,
+}
+///`SessionSummaryFinalPayloadParticipantsItemId`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SessionSummaryFinalPayloadParticipantsItemId(::std::string::String);
+impl ::std::ops::Deref for SessionSummaryFinalPayloadParticipantsItemId {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SessionSummaryFinalPayloadParticipantsItemId>
+for ::std::string::String {
+    fn from(value: SessionSummaryFinalPayloadParticipantsItemId) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SessionSummaryFinalPayloadParticipantsItemId {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 128usize {
+            return Err("longer than 128 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SessionSummaryFinalPayloadParticipantsItemId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SessionSummaryFinalPayloadParticipantsItemId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SessionSummaryFinalPayloadParticipantsItemId {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///`SessionSummaryFinalPayloadParticipantsItemRole`
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum SessionSummaryFinalPayloadParticipantsItemRole {
+    #[serde(rename = "agent")]
+    Agent,
+    #[serde(rename = "customer")]
+    Customer,
+    #[serde(rename = "bot")]
+    Bot,
+    #[serde(rename = "other")]
+    Other,
+}
+impl ::std::fmt::Display for SessionSummaryFinalPayloadParticipantsItemRole {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Agent => f.write_str("agent"),
+            Self::Customer => f.write_str("customer"),
+            Self::Bot => f.write_str("bot"),
+            Self::Other => f.write_str("other"),
+        }
+    }
+}
+impl ::std::str::FromStr for SessionSummaryFinalPayloadParticipantsItemRole {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "agent" => Ok(Self::Agent),
+            "customer" => Ok(Self::Customer),
+            "bot" => Ok(Self::Bot),
+            "other" => Ok(Self::Other),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for SessionSummaryFinalPayloadParticipantsItemRole {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SessionSummaryFinalPayloadParticipantsItemRole {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
 ///`SessionSummaryFinalPayloadSummary`
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 #[serde(transparent)]
@@ -1292,6 +1868,190 @@ for SessionSummaryFinalPayloadTenantId {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SessionSummaryFinalPayloadTenantId {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///`SessionSummaryFinalPayloadTopicsItem`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SessionSummaryFinalPayloadTopicsItem(::std::string::String);
+impl ::std::ops::Deref for SessionSummaryFinalPayloadTopicsItem {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SessionSummaryFinalPayloadTopicsItem>
+for ::std::string::String {
+    fn from(value: SessionSummaryFinalPayloadTopicsItem) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SessionSummaryFinalPayloadTopicsItem {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 64usize {
+            return Err("longer than 64 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SessionSummaryFinalPayloadTopicsItem {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SessionSummaryFinalPayloadTopicsItem {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SessionSummaryFinalPayloadTopicsItem {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///`SessionSummaryFinalPayloadTranscriptItem`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSummaryFinalPayloadTranscriptItem {
+    #[serde(rename = "participantId")]
+    pub participant_id: SessionSummaryFinalPayloadTranscriptItemParticipantId,
+    pub text: SessionSummaryFinalPayloadTranscriptItemText,
+}
+///`SessionSummaryFinalPayloadTranscriptItemParticipantId`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SessionSummaryFinalPayloadTranscriptItemParticipantId(::std::string::String);
+impl ::std::ops::Deref for SessionSummaryFinalPayloadTranscriptItemParticipantId {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SessionSummaryFinalPayloadTranscriptItemParticipantId>
+for ::std::string::String {
+    fn from(value: SessionSummaryFinalPayloadTranscriptItemParticipantId) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SessionSummaryFinalPayloadTranscriptItemParticipantId {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 128usize {
+            return Err("longer than 128 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str>
+for SessionSummaryFinalPayloadTranscriptItemParticipantId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SessionSummaryFinalPayloadTranscriptItemParticipantId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de>
+for SessionSummaryFinalPayloadTranscriptItemParticipantId {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///`SessionSummaryFinalPayloadTranscriptItemText`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SessionSummaryFinalPayloadTranscriptItemText(::std::string::String);
+impl ::std::ops::Deref for SessionSummaryFinalPayloadTranscriptItemText {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SessionSummaryFinalPayloadTranscriptItemText>
+for ::std::string::String {
+    fn from(value: SessionSummaryFinalPayloadTranscriptItemText) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SessionSummaryFinalPayloadTranscriptItemText {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 500usize {
+            return Err("longer than 500 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SessionSummaryFinalPayloadTranscriptItemText {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SessionSummaryFinalPayloadTranscriptItemText {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SessionSummaryFinalPayloadTranscriptItemText {
     fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
     where
         D: ::serde::Deserializer<'de>,
@@ -1895,7 +2655,8 @@ pub const TOPICS: &[(&str, &str, &str)] = &[
     ("moderation.message.flagged", "1.0.0", "ModerationMessageFlaggedPayload"),
     ("session.lifecycle.ended", "1.0.0", "SessionLifecycleEndedPayload"),
     ("session.lifecycle.started", "1.0.0", "SessionLifecycleStartedPayload"),
-    ("session.summary.final", "1.0.0", "SessionSummaryFinalPayload"),
+    ("session.pipeline.failed", "1.0.0", "SessionPipelineFailedPayload"),
+    ("session.summary.final", "1.1.0", "SessionSummaryFinalPayload"),
     ("ui.interaction.sampled", "1.0.0", "UiInteractionSampledPayload"),
     ("user.profile.updated", "1.1.0", "UserProfileUpdatedPayload"),
 ];

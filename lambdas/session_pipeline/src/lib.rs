@@ -1,0 +1,43 @@
+//! The session pipeline's steps: `summary → sentiment → compliance → persistence`, chained by
+//! the Step Functions Express state machine `stepfunctions/session-pipeline.asl.json` on
+//! `session.summary.final`. Each step is a function of its own (`src/bin/`), a thin `main`
+//! over [`handler`]; the logic lives in one module per step, the store behind a port
+//! ([`persistence::SummaryStore`]) with a DynamoDB and an in-memory adapter.
+//!
+//! Every step is idempotent (Express runs at least once): the first three are pure functions
+//! of their input, the fourth writes a version only once (see [`persistence`]).
+
+pub mod compliance;
+pub mod document;
+pub mod error;
+pub mod handler;
+pub mod metrics;
+pub mod persistence;
+pub mod runtime;
+pub mod sentiment;
+pub mod summary;
+
+pub use document::Document;
+pub use error::StepError;
+
+/// Client text quoted in a message: escaped and cut at 64 characters.
+pub(crate) fn bounded(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(64)
+        .collect::<String>()
+        .escape_default()
+        .to_string();
+    if text.chars().count() > 64 {
+        out.push('…');
+    }
+    out
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
