@@ -21,6 +21,10 @@ export const NAMES = {
   sessionConsumer: 'session-consumer',
   /** The analytics bus's Parquet archive: bucket, stream, Glue database, and its rule. */
   analyticsArchive: 'analytics-archive',
+  /** The session pipeline's trigger rule (session.summary.final → state machine) and its DLQ. */
+  sessionPipelineTrigger: 'session-pipeline-trigger',
+  /** session.pipeline.failed: its queue and DLQs (stateful) and the rule feeding them. */
+  sessionPipelineFailures: 'session-pipeline-failures',
   sessionBus: 'session',
   analyticsBus: 'analytics',
 } as const;

@@ -19,7 +19,14 @@ export interface ManifestTopic {
   readonly piiLevel: 'none' | 'low' | 'high';
   readonly archive: boolean;
   readonly deprecated: boolean;
+  /** False for `deny` topics: the edge API never forwards them. */
   readonly forwarded: boolean;
+  /** The EventBridge source of the topic's events (`nia.interface` when forwarded). */
+  readonly source: string;
+  /** The platform component that publishes the topic, for topics the platform emits. */
+  readonly producer?: string;
+  /** Whether anything reaches the bus (forwarded, or produced); no rule should match otherwise. */
+  readonly published: boolean;
 }
 
 /** A column of the analytics archive's Glue table, generated from the payload schemas. */
@@ -61,4 +68,30 @@ export function interfacePattern(registry: RegistryManifest, bus: BusName): even
     throw new Error(`no topic is forwarded to the ${bus} bus: a rule would match nothing`);
   }
   return { source: [registry.source], detailType: [...topics].sort() };
+}
+
+/**
+ * The pattern matching one topic on `bus`, by its registry source and name. Refuses a topic
+ * the registry does not have, does not publish, or publishes to another bus: such a rule would
+ * match nothing.
+ */
+export function topicPattern(registry: RegistryManifest, topic: string, bus: BusName): events.EventPattern {
+  const entry = registry.topics.find((t) => t.topic === topic);
+  if (!entry) {
+    throw new Error(`topic '${topic}' is not in the registry (schemas/topics): a rule on it would match nothing`);
+  }
+  if (!entry.published) {
+    throw new Error(`topic '${topic}' is neither forwarded nor produced: a rule on it would match nothing`);
+  }
+  if (entry.bus !== bus) {
+    throw new Error(`topic '${topic}' goes to the ${entry.bus} bus, not the ${bus} bus`);
+  }
+  return { source: [entry.source], detailType: [entry.topic] };
+}
+
+/** A registry topic's entry; throws when it is missing. */
+export function registryTopic(registry: RegistryManifest, topic: string): ManifestTopic {
+  const entry = registry.topics.find((t) => t.topic === topic);
+  if (!entry) throw new Error(`topic '${topic}' is not in the registry (schemas/topics)`);
+  return entry;
 }

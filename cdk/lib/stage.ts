@@ -4,6 +4,7 @@ import type { EnvConfig } from './config';
 import { resourceName } from './naming';
 import type { RegistryManifest } from './registry';
 import { StatefulStack } from './stacks/stateful-stack';
+import { SessionPipelineStatefulStack, SessionPipelineStatelessStack } from './stacks/session-pipeline-stacks';
 import { StatelessStack } from './stacks/stateless-stack';
 
 export interface EventFabricStageProps extends StageProps {
@@ -11,10 +12,15 @@ export interface EventFabricStageProps extends StageProps {
   readonly registry: RegistryManifest;
 }
 
-/** One environment of the platform: its stateful and stateless stacks. */
+/**
+ * One environment of the platform: the platform and forwarding (`Stateful`, `Stateless`), then
+ * a stateful and a stateless stack per further system (README, "How the CDK app is cut").
+ */
 export class EventFabricStage extends Stage {
   readonly stateful: StatefulStack;
   readonly stateless: StatelessStack;
+  readonly sessionPipelineStateful: SessionPipelineStatefulStack;
+  readonly sessionPipelineStateless: SessionPipelineStatelessStack;
 
   constructor(scope: Construct, id: string, props: EventFabricStageProps) {
     super(scope, id, { ...props, env: { account: props.config.account, region: props.config.region } });
@@ -33,6 +39,23 @@ export class EventFabricStage extends Stage {
       description: `eventfabric ${config.name}: functions, rules, APIs (stateless)`,
       config,
       stateful: this.stateful,
+      registry,
+      tags,
+    });
+    this.sessionPipelineStateful = new SessionPipelineStatefulStack(this, 'SessionPipelineStateful', {
+      stackName: resourceName(config.name, 'session-pipeline-stateful'),
+      description: `eventfabric ${config.name}: session pipeline summaries table and queues (stateful)`,
+      terminationProtection: config.name === 'prod',
+      config,
+      platform: this.stateful,
+      tags,
+    });
+    this.sessionPipelineStateless = new SessionPipelineStatelessStack(this, 'SessionPipelineStateless', {
+      stackName: resourceName(config.name, 'session-pipeline-stateless'),
+      description: `eventfabric ${config.name}: session pipeline functions, state machine and rules (stateless)`,
+      config,
+      platform: this.stateful,
+      state: this.sessionPipelineStateful,
       registry,
       tags,
     });

@@ -531,9 +531,26 @@ describe('stateful resources', () => {
 
 describe('function builds', () => {
   test('every function binary the workspace build makes is deployed, and no other can be', () => {
-    const names = Object.values(dev.stateless.findResources('AWS::Lambda::Function')).map((f) => f.Properties.FunctionName).sort();
-    assert.deepEqual(names, ['eventfabric-dev-forward-api', 'eventfabric-dev-signing-secret-rotation']);
-    assert.deepEqual([...FUNCTION_BINARIES].sort(), ['forward-api', 'secret-rotation']);
+    const names = [dev.stage.stateful, dev.stage.stateless, dev.stage.sessionPipelineStateful, dev.stage.sessionPipelineStateless]
+      .flatMap((stack) => Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function')))
+      .map((f) => f.Properties.FunctionName)
+      .sort();
+    assert.deepEqual(names, [
+      'eventfabric-dev-forward-api',
+      'eventfabric-dev-session-compliance',
+      'eventfabric-dev-session-persistence',
+      'eventfabric-dev-session-sentiment',
+      'eventfabric-dev-session-summary',
+      'eventfabric-dev-signing-secret-rotation',
+    ]);
+    assert.deepEqual([...FUNCTION_BINARIES].sort(), [
+      'forward-api',
+      'secret-rotation',
+      'session-compliance',
+      'session-persistence',
+      'session-sentiment',
+      'session-summary',
+    ]);
     assert.throws(() => registerBinary('typo-api'), /binary 'typo-api' is not in FUNCTION_BINARIES/);
   });
 });

@@ -13,5 +13,12 @@ export const dev: EnvConfig = {
   forwardFunction: { memoryMb: 256, timeoutSeconds: 10, quotaEventsPerMinute: 600, forwardFailuresAlarmThreshold: 1, signingSecretRotationDays: 30 },
   analyticsArchive: { glacierAfterDays: 30, expireAfterDays: 90, bufferSeconds: 60, freshnessAlarmSeconds: 900, accessLogRetentionDays: 30 },
   archiveRetentionDays: 7,
+  sessionPipeline: {
+    memoryMb: 256,
+    timeoutSeconds: 10,
+    compliance: { blockTerms: ['lawsuit'], flagTerms: ['refund', 'cancel my account'] },
+    pointInTimeRecovery: false,
+    failedExecutionsAlarmThreshold: 1,
+  },
   ruleTargets: { retryAttempts: 3, maxEventAgeMinutes: 60 },
 };

@@ -14,5 +14,12 @@ export const prod: EnvConfig = {
   forwardFunction: { memoryMb: 512, timeoutSeconds: 10, quotaEventsPerMinute: 1200, forwardFailuresAlarmThreshold: 10, signingSecretRotationDays: 30 },
   analyticsArchive: { glacierAfterDays: 90, bufferSeconds: 300, freshnessAlarmSeconds: 900, accessLogRetentionDays: 365 },
   archiveRetentionDays: 365,
+  sessionPipeline: {
+    memoryMb: 256,
+    timeoutSeconds: 10,
+    compliance: { blockTerms: ['lawsuit', 'chargeback'], flagTerms: ['refund', 'cancel my account', 'complaint'] },
+    pointInTimeRecovery: true,
+    failedExecutionsAlarmThreshold: 1,
+  },
   ruleTargets: { retryAttempts: 185, maxEventAgeMinutes: 24 * 60 },
 };

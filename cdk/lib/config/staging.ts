@@ -13,5 +13,12 @@ export const staging: EnvConfig = {
   forwardFunction: { memoryMb: 512, timeoutSeconds: 10, quotaEventsPerMinute: 600, forwardFailuresAlarmThreshold: 1, signingSecretRotationDays: 30 },
   analyticsArchive: { glacierAfterDays: 30, expireAfterDays: 365, bufferSeconds: 300, freshnessAlarmSeconds: 900, accessLogRetentionDays: 90 },
   archiveRetentionDays: 30,
+  sessionPipeline: {
+    memoryMb: 256,
+    timeoutSeconds: 10,
+    compliance: { blockTerms: ['lawsuit'], flagTerms: ['refund', 'cancel my account'] },
+    pointInTimeRecovery: false,
+    failedExecutionsAlarmThreshold: 1,
+  },
   ruleTargets: { retryAttempts: 8, maxEventAgeMinutes: 6 * 60 },
 };

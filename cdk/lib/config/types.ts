@@ -67,6 +67,18 @@ export interface EnvConfig {
   readonly sessionConsumerTenantIds?: string[];
   /** How long the EventBridge Archive keeps events of topics flagged `archive`. */
   readonly archiveRetentionDays: number;
+  /** The session pipeline (Step Functions Express on `session.summary.final`). */
+  readonly sessionPipeline: {
+    /** Memory of each step function. */
+    readonly memoryMb: number;
+    readonly timeoutSeconds: number;
+    /** Terms that block (`blockTerms`) or flag (`flagTerms`) a summary, matched as whole words. */
+    readonly compliance: { readonly blockTerms: string[]; readonly flagTerms: string[] };
+    /** Point-in-time recovery of the summaries table. */
+    readonly pointInTimeRecovery: boolean;
+    /** Failed executions per 5 minutes at which the alarm fires. */
+    readonly failedExecutionsAlarmThreshold: number;
+  };
   /** Retries and maximum age for EventBridge deliveries to a rule target before its DLQ. */
   readonly ruleTargets: {
     readonly retryAttempts: number;

@@ -9,7 +9,14 @@ export const WORKSPACE_ROOT = path.resolve(__dirname, '..', '..', '..');
  * runs when the first function's asset is bundled — before later functions are even defined,
  * so the list is declared here rather than collected from the constructs.
  */
-export const FUNCTION_BINARIES: readonly string[] = ['forward-api', 'secret-rotation'];
+export const FUNCTION_BINARIES: readonly string[] = [
+  'forward-api',
+  'secret-rotation',
+  'session-summary',
+  'session-sentiment',
+  'session-compliance',
+  'session-persistence',
+];
 
 let lambdaDir: string | undefined;
 
