@@ -8,15 +8,11 @@
 //! `EVENTFABRIC_TEMPLATES_DIR`; scripts/test.sh provides both.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
-use aws_sdk_sqs::config::Credentials;
 use eventfabric_core::secrets::SecretsManager;
 use eventfabric_core::{Deadline, EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_registry::Registry;
@@ -26,7 +22,9 @@ use forward_api::{
 };
 use serde_json::{Value, json};
 
-const REGION: &str = "eu-west-1";
+mod support;
+use support::{Moto, drain, queue, synthesized_template};
+
 const BUS: &str = "eventfabric-dev-session";
 const RULE: &str = "eventfabric-dev-session-consumer";
 const ANALYTICS_BUS: &str = "eventfabric-dev-analytics";
@@ -39,91 +37,6 @@ const SECRET_NAME: &str = "eventfabric-dev-session-token-secret";
 const LOCAL_SECRET: &str = "eventfabric-local-only-session-secret-0001";
 const REDACTION_SECRET_NAME: &str = "eventfabric-dev-redaction-key";
 const LOCAL_REDACTION_SECRET: &str = "eventfabric-local-only-redaction-key-0001";
-
-/// A moto server on a free loopback port, stopped when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-/// A port no other emulator of this test binary was given. The OS may hand the same free port
-/// to two tests running at once (a listener is dropped before moto binds it); the second
-/// moto then fails to bind, and its test talked to the first one's emulator until that one
-/// was stopped ("connection refused" half way through a test).
-fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
-    let mut given = GIVEN.lock().unwrap();
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if given.insert(port) {
-            return port;
-        }
-    }
-}
-
-impl Moto {
-    fn start() -> Self {
-        let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        let port = free_port();
-        let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start '{program}' ({e}): run scripts/setup.sh, which installs moto[server] into .tools/venv"));
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {endpoint} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self { child, endpoint }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn templates_dir() -> PathBuf {
-    std::env::var_os("EVENTFABRIC_TEMPLATES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../target/templates"
-            ))
-        })
-}
-
-/// A synthesized dev template, `Stateful` or `Stateless`.
-fn synthesized_template(which: &str) -> Value {
-    let assembly = templates_dir().join("dev/assembly-Dev");
-    let template = std::fs::read_dir(&assembly)
-        .unwrap_or_else(|e| {
-            panic!(
-                "no synthesized dev assembly at {} ({e}): run scripts/test.sh",
-                assembly.display()
-            )
-        })
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.contains(which) && name.ends_with(".template.json")
-        })
-        .unwrap_or_else(|| panic!("no {which} template"));
-    serde_json::from_str(&std::fs::read_to_string(template).unwrap()).unwrap()
-}
 
 /// The forward state table of the synthesized stateful template.
 fn synthesized_state_table() -> Value {
@@ -172,28 +85,6 @@ struct Emulated {
     /// Stands in for the archive's Firehose stream (moto does not convert to Parquet): the
     /// synthesized analytics rule, pattern and input path as in the template, targets it.
     archive_queue_url: String,
-}
-
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    (url, arn)
 }
 
 /// The state table as the template declares it: key schema, attribute types, TTL attribute.
@@ -250,18 +141,7 @@ async fn create_state_table(dynamodb: &aws_sdk_dynamodb::Client) {
 /// Bus, consumer queue and the synthesized rule, in a fresh moto.
 async fn emulate() -> Emulated {
     let moto = Moto::start();
-    let config = eventfabric_core::aws::loader()
-        .endpoint_url(&moto.endpoint)
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "contract-test",
-        ))
-        .load()
-        .await;
+    let config = support::sdk_config(&moto.endpoint).await;
     let events = aws_sdk_eventbridge::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
@@ -343,37 +223,6 @@ async fn emulate() -> Emulated {
         consumer_queue_url: queue_url,
         archive_queue_url,
     }
-}
-
-/// Drains the queue until `expected` messages arrived, then waits once more for strays.
-async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, expected: usize) -> Vec<Value> {
-    let mut bodies = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut quiet_rounds = 0;
-    while Instant::now() < deadline && (bodies.len() < expected || quiet_rounds < 2) {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() && bodies.len() >= expected {
-            quiet_rounds += 1;
-        }
-        for m in messages {
-            bodies.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle.unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-    bodies
 }
 
 type EmulatedForwarder = Forwarder<EventBridgeSink<EventBridgeApi>, DynamoState>;

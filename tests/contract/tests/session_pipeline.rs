@@ -1,0 +1,585 @@
+//! Contract: the session pipeline *as synthesized* — the state machine's definition with its
+//! substitutions resolved from the template — runs the real step handlers in-process against
+//! the moto emulator: summaries land in a table shaped like the synthesized one, and every
+//! failure class ends either persisted or as a `session.pipeline.failed` event that the
+//! synthesized failures rule routes to its queue. Nothing is lost.
+//!
+//! The flows run on `support::asl` (Lambda tasks cannot fail in moto, see there); the success
+//! path also runs on moto's own Step Functions executor, and both must agree.
+//!
+//! Needs `moto_server` and `EVENTFABRIC_TEMPLATES_DIR`, as forward_routing.rs.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+use aws_sdk_sfn::types::ExecutionStatus;
+use eventfabric_registry::Registry;
+use serde_json::{Value, json};
+use session_pipeline::compliance::Checker;
+use session_pipeline::persistence::{DynamoSummaries, StoredSummary, SummaryStore};
+use session_pipeline::{StepError, handler};
+
+mod support;
+use support::asl::{Execution, Machine, Outcome, TaskError, Tasks};
+use support::{Moto, drain, queue, synthesized_resource, synthesized_template};
+
+const BUS: &str = "eventfabric-dev-session";
+const FAILURES_RULE: &str = "eventfabric-dev-session-pipeline-failures";
+const TABLE: &str = "eventfabric-dev-session-summaries";
+const ACCOUNT: &str = "123456789012";
+const PUT_EVENTS: &str = "arn:aws:states:::events:putEvents";
+
+fn function_arn(name: &str) -> String {
+    format!(
+        "arn:aws:lambda:{}:{ACCOUNT}:function:{name}",
+        support::REGION
+    )
+}
+
+/// The synthesized definition with its substitutions resolved: function ARNs from the
+/// functions' names, the bus name, and the literal ones as they are.
+fn synthesized_definition() -> Value {
+    let template = synthesized_template("SessionPipelineStateless");
+    let machine = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|r| r["Type"] == "AWS::StepFunctions::StateMachine")
+        .expect("the state machine is in the template")["Properties"]
+        .clone();
+    let mut text = machine["DefinitionString"].as_str().unwrap().to_owned();
+    for (key, value) in machine["DefinitionSubstitutions"].as_object().unwrap() {
+        let resolved = if let Some(s) = value.as_str() {
+            s.to_owned()
+        } else if let Some(logical) = value["Fn::GetAtt"][0].as_str() {
+            function_arn(
+                template["Resources"][logical]["Properties"]["FunctionName"]
+                    .as_str()
+                    .unwrap(),
+            )
+        } else if value.get("Fn::ImportValue").is_some() && key == "SessionBusName" {
+            BUS.to_owned()
+        } else {
+            panic!("substitution {key} = {value} is not one this test knows how to resolve");
+        };
+        text = text.replace(&format!("${{{key}}}"), &resolved);
+    }
+    assert!(!text.contains("${"), "every placeholder is substituted");
+    serde_json::from_str(&text).unwrap()
+}
+
+struct Emulated {
+    moto: Moto,
+    config: aws_config::SdkConfig,
+    events: aws_sdk_eventbridge::Client,
+    sqs: aws_sdk_sqs::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    failures_url: String,
+}
+
+/// The session bus with the synthesized failures rule to a queue, and the summaries table as
+/// the stateful template declares it.
+async fn emulate() -> Emulated {
+    let moto = Moto::start();
+    let config = support::sdk_config(&moto.endpoint).await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    events.create_event_bus().name(BUS).send().await.unwrap();
+    let (failures_url, failures_arn) = queue(&sqs, "session-pipeline-failures").await;
+    let rule = synthesized_resource(
+        &synthesized_template("SessionPipelineStateless"),
+        "AWS::Events::Rule",
+        "Name",
+        FAILURES_RULE,
+    );
+    events
+        .put_rule()
+        .name(FAILURES_RULE)
+        .event_bus_name(BUS)
+        .event_pattern(rule["EventPattern"].to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(FAILURES_RULE)
+        .event_bus_name(BUS)
+        .targets(
+            Target::builder()
+                .id("failures")
+                .arn(failures_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let table = synthesized_resource(
+        &synthesized_template("SessionPipelineStateful"),
+        "AWS::DynamoDB::Table",
+        "TableName",
+        TABLE,
+    );
+    let mut create = dynamodb
+        .create_table()
+        .table_name(TABLE)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest);
+    for key in table["KeySchema"].as_array().unwrap() {
+        create = create.key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name(key["AttributeName"].as_str().unwrap())
+                .key_type(key["KeyType"].as_str().unwrap().into())
+                .build()
+                .unwrap(),
+        );
+    }
+    for attribute in table["AttributeDefinitions"].as_array().unwrap() {
+        create = create.attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name(attribute["AttributeName"].as_str().unwrap())
+                .attribute_type(attribute["AttributeType"].as_str().unwrap().into())
+                .build()
+                .unwrap(),
+        );
+    }
+    create.send().await.unwrap();
+    Emulated {
+        moto,
+        config,
+        events,
+        sqs,
+        dynamodb,
+        failures_url,
+    }
+}
+
+/// The summaries table on the emulator, with failures injected before it is reached.
+struct Flaky {
+    inner: DynamoSummaries,
+    failures: Mutex<Vec<StepError>>,
+}
+
+impl SummaryStore for Flaky {
+    async fn put_if_newer(
+        &self,
+        item: &StoredSummary,
+    ) -> Result<session_pipeline::document::Persisted, StepError> {
+        let next = {
+            let mut failures = self.failures.lock().unwrap();
+            (!failures.is_empty()).then(|| failures.remove(0))
+        };
+        match next {
+            Some(error) => Err(error),
+            None => self.inner.put_if_newer(item).await,
+        }
+    }
+}
+
+/// The task resources of the definition, run as Lambda and EventBridge would run them.
+struct Steps {
+    checker: Checker,
+    store: Flaky,
+    events: aws_sdk_eventbridge::Client,
+    /// Each Lambda task's result, in order (queued for moto's run of the same flow).
+    results: Vec<Value>,
+}
+
+impl Steps {
+    fn new(env: &Emulated, failures: Vec<StepError>) -> Self {
+        Self {
+            checker: Checker::from_json(Some(r#"{"flagTerms": ["refund"]}"#)).unwrap(),
+            store: Flaky {
+                inner: DynamoSummaries::new(env.dynamodb.clone(), TABLE),
+                failures: Mutex::new(failures),
+            },
+            events: env.events.clone(),
+            results: Vec::new(),
+        }
+    }
+}
+
+impl Tasks for Steps {
+    async fn call(&mut self, resource: &str, input: Value) -> Result<Value, TaskError> {
+        let step =
+            |name: &str| resource == function_arn(&format!("eventfabric-dev-session-{name}"));
+        let result = if step("summary") {
+            handler::summary(input)
+        } else if step("sentiment") {
+            handler::sentiment(input)
+        } else if step("compliance") {
+            handler::compliance(&self.checker, input)
+        } else if step("persistence") {
+            handler::persistence(&self.store, input, 1_800_000_000_000).await
+        } else if resource == PUT_EVENTS {
+            return put_events(&self.events, &input).await;
+        } else {
+            panic!("the definition calls {resource}, which is none of the pipeline's resources");
+        };
+        match result {
+            Ok(value) => {
+                self.results.push(value.clone());
+                Ok(value)
+            }
+            // What Lambda reports for a function error: the error type, and a JSON cause.
+            Err(e) => Err(TaskError {
+                error: e.error_type().to_owned(),
+                cause: json!({"errorType": e.error_type(), "errorMessage": e.to_string()})
+                    .to_string(),
+            }),
+        }
+    }
+}
+
+/// The `events:putEvents` integration: `Detail` objects are sent as JSON text.
+async fn put_events(
+    events: &aws_sdk_eventbridge::Client,
+    input: &Value,
+) -> Result<Value, TaskError> {
+    let mut request = events.put_events();
+    for entry in input["Entries"].as_array().unwrap() {
+        request = request.entries(
+            PutEventsRequestEntry::builder()
+                .event_bus_name(entry["EventBusName"].as_str().unwrap())
+                .source(entry["Source"].as_str().unwrap())
+                .detail_type(entry["DetailType"].as_str().unwrap())
+                .detail(entry["Detail"].to_string())
+                .build(),
+        );
+    }
+    let out = request.send().await.map_err(|e| TaskError {
+        error: "EventBridge.EventBridgeException".into(),
+        cause: aws_sdk_eventbridge::error::DisplayErrorContext(&e).to_string(),
+    })?;
+    if out.failed_entry_count > 0 {
+        return Err(TaskError {
+            error: "EventBridge.FailedEntry".into(),
+            cause: format!("{:?}", out.entries),
+        });
+    }
+    Ok(json!({"FailedEntryCount": 0}))
+}
+
+/// A `session.summary.final` event as the trigger rule hands it to the state machine.
+fn summary_event(summary: &str) -> Value {
+    json!({
+        "version": "0", "id": "0c5e7f4a-9d1e-4b53-8f0e-6a2d3c4b5e6f",
+        "detail-type": "session.summary.final", "source": "nia.interface",
+        "account": ACCOUNT, "time": "2026-11-28T10:00:00Z", "region": support::REGION, "resources": [],
+        "detail": {
+            "id": "evt-77", "topic": "session.summary.final", "schemaVersion": "1.1.0", "tenantId": "acme",
+            "sessionId": "sess-3", "tabId": "tab-1", "appVersion": "4.2.0",
+            "clientTs": "2026-11-28T09:59:59.000Z",
+            "payload": {
+                "tenantId": "acme", "conversationId": "conv-2002", "turns": 2, "summary": summary,
+                "participants": [{"id": "agent-1", "role": "agent"}, {"id": "cust-9", "role": "customer"}],
+                "transcript": [
+                    {"participantId": "cust-9", "text": "I want a refund, call me on +44 20 7946 0958"},
+                    {"participantId": "agent-1", "text": "Done, the refund is on its way."}
+                ]
+            },
+            "meta": {}
+        }
+    })
+}
+
+async fn run(env: &Emulated, event: Value, failures: Vec<StepError>) -> (Execution, Steps) {
+    let machine = Machine::parse(&synthesized_definition()).unwrap();
+    let mut steps = Steps::new(env, failures);
+    let execution = machine
+        .run(
+            event,
+            "arn:aws:states:eu-west-1:123456789012:express:test:run-1",
+            &mut steps,
+        )
+        .await;
+    (execution, steps)
+}
+
+async fn stored(env: &Emulated) -> Option<Value> {
+    let out = env
+        .dynamodb
+        .get_item()
+        .table_name(TABLE)
+        .key(
+            "tenantId",
+            aws_sdk_dynamodb::types::AttributeValue::S("acme".into()),
+        )
+        .key(
+            "conversationId",
+            aws_sdk_dynamodb::types::AttributeValue::S("conv-2002".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.item.map(|item| serde_dynamo::from_item(item).unwrap())
+}
+
+/// The failure events the synthesized rule delivered, each checked against the registry's
+/// `session.pipeline.failed` schema.
+async fn failure_events(env: &Emulated, expected: usize) -> Vec<Value> {
+    let registry = Registry::embedded().unwrap();
+    let spec = registry
+        .topics()
+        .iter()
+        .find(|t| t.topic == "session.pipeline.failed")
+        .unwrap();
+    let schema = jsonschema::validator_for(&spec.payload_schema).unwrap();
+    let delivered = drain(&env.sqs, &env.failures_url, expected).await;
+    for event in &delivered {
+        assert_eq!(event["source"], spec.source());
+        assert_eq!(event["detail-type"], "session.pipeline.failed");
+        let errors: Vec<String> = schema
+            .iter_errors(&event["detail"])
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "the failure event breaks its registry schema: {errors:?}"
+        );
+    }
+    delivered
+}
+
+#[tokio::test]
+async fn the_synthesized_pipeline_persists_a_masked_summary_and_moto_runs_it_the_same() {
+    let env = emulate().await;
+    let event =
+        summary_event("Customer asked for a refund; agent approved it. Very happy customer!");
+    let (execution, steps) = run(&env, event.clone(), vec![]).await;
+    let Outcome::Succeeded(output) = &execution.outcome else {
+        panic!("{:?}", execution);
+    };
+    assert_eq!(
+        execution.entered(),
+        ["Summary", "Sentiment", "Compliance", "Persistence", "Done"]
+    );
+    assert_eq!(output["persistence"]["outcome"], "written");
+    assert_eq!(
+        output["compliance"]["outcome"], "flag",
+        "a phone number and the term 'refund'"
+    );
+    let item = stored(&env).await.expect("the summary is persisted");
+    assert_eq!(
+        item["transcript"][0]["text"],
+        "I want a refund, call me on [PHONE]"
+    );
+    assert_eq!(item["sentiment"]["summary"]["label"], "positive");
+    assert!(failure_events(&env, 0).await.is_empty());
+
+    // The same definition on moto's executor, its Lambda tasks answering what ours did.
+    let moto_output = run_on_moto(&env, &event, &steps.results).await;
+    assert_eq!(
+        moto_output, *output,
+        "moto and support::asl disagree on the data flow"
+    );
+}
+
+/// Runs the synthesized definition on moto (parser mode) with the given Lambda results.
+async fn run_on_moto(env: &Emulated, input: &Value, results: &[Value]) -> Value {
+    moto_api(
+        &env.moto.endpoint,
+        "/moto-api/config",
+        &json!({"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}),
+    );
+    let results: Vec<String> = results.iter().map(Value::to_string).collect();
+    moto_api(
+        &env.moto.endpoint,
+        "/moto-api/static/lambda-simple/response",
+        &json!({"results": results, "region": support::REGION}),
+    );
+    let sfn = aws_sdk_sfn::Client::new(&env.config);
+    let machine = sfn
+        .create_state_machine()
+        .name("session-pipeline")
+        .definition(synthesized_definition().to_string())
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/session-pipeline"))
+        .send()
+        .await
+        .unwrap();
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(machine.state_machine_arn)
+        .name("run-1")
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(&started.execution_arn)
+            .send()
+            .await
+            .unwrap();
+        match &described.status {
+            ExecutionStatus::Running => {
+                assert!(
+                    Instant::now() < deadline,
+                    "moto's execution is still running"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            ExecutionStatus::Succeeded => {
+                return serde_json::from_str(described.output.as_deref().unwrap()).unwrap();
+            }
+            other => panic!("moto's execution ended {other:?}: {described:?}"),
+        }
+    }
+}
+
+/// A POST to moto's own API (configuration, queued Lambda results).
+fn moto_api(endpoint: &str, path: &str, body: &Value) {
+    use std::io::{Read, Write};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let body = body.to_string();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 2") || answer.starts_with("HTTP/1.0 2"),
+        "{path}: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_transient_store_error_is_retried_with_backoff_and_the_summary_persisted() {
+    let env = emulate().await;
+    let unavailable = || StepError::StoreUnavailable("ThrottlingException: slow down".into());
+    let (execution, _) = run(
+        &env,
+        summary_event("Short call."),
+        vec![unavailable(), unavailable()],
+    )
+    .await;
+    assert!(
+        matches!(execution.outcome, Outcome::Succeeded(_)),
+        "{execution:?}"
+    );
+    assert_eq!(execution.attempts("Persistence"), 3);
+    assert_eq!(execution.waits("Persistence"), [1.0, 2.0]);
+    assert!(stored(&env).await.is_some());
+    assert!(failure_events(&env, 0).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_summary_that_cannot_be_one_fails_into_a_failure_event_on_the_failures_queue() {
+    let env = emulate().await;
+    let (execution, _) = run(&env, summary_event("  \n "), vec![]).await;
+    assert!(
+        matches!(execution.outcome, Outcome::Failed { ref error, .. } if error == "SessionPipelineFailed"),
+        "{execution:?}"
+    );
+    assert_eq!(
+        execution.attempts("Summary"),
+        1,
+        "invalid input is not retried"
+    );
+    let delivered = failure_events(&env, 1).await;
+    assert_eq!(delivered.len(), 1);
+    let detail = &delivered[0]["detail"];
+    assert_eq!(detail["step"], "summary");
+    assert_eq!(detail["error"], "InvalidInput");
+    assert_eq!(
+        detail["sourceEventId"],
+        "0c5e7f4a-9d1e-4b53-8f0e-6a2d3c4b5e6f"
+    );
+    assert!(
+        detail["cause"]
+            .as_str()
+            .unwrap()
+            .contains("detail.payload.summary: empty")
+    );
+    assert_eq!(
+        detail["tenantId"],
+        Value::Null,
+        "unparsed input names no tenant"
+    );
+    assert!(stored(&env).await.is_none());
+}
+
+#[tokio::test]
+async fn a_store_that_refuses_fails_into_a_failure_event_naming_the_conversation() {
+    let env = emulate().await;
+    let refused = StepError::StoreRefused("AccessDeniedException: not allowed".into());
+    let (execution, _) = run(&env, summary_event("Short call."), vec![refused]).await;
+    assert!(
+        matches!(execution.outcome, Outcome::Failed { .. }),
+        "{execution:?}"
+    );
+    assert_eq!(
+        execution.attempts("Persistence"),
+        1,
+        "a refusal is not retried"
+    );
+    let delivered = failure_events(&env, 1).await;
+    let detail = &delivered[0]["detail"];
+    assert_eq!(
+        (
+            &detail["step"],
+            &detail["error"],
+            &detail["tenantId"],
+            &detail["conversationId"]
+        ),
+        (
+            &json!("persistence"),
+            &json!("StoreRefused"),
+            &json!("acme"),
+            &json!("conv-2002")
+        )
+    );
+    assert!(
+        !detail["cause"].as_str().unwrap().contains("Short call"),
+        "no summary text in the cause"
+    );
+}
+
+#[tokio::test]
+async fn a_store_unavailable_past_its_retries_is_reported_not_lost() {
+    let env = emulate().await;
+    let failures = (0..6)
+        .map(|_| StepError::StoreUnavailable("ServiceUnavailable".into()))
+        .collect();
+    let (execution, _) = run(&env, summary_event("Short call."), failures).await;
+    assert!(
+        matches!(execution.outcome, Outcome::Failed { .. }),
+        "{execution:?}"
+    );
+    assert_eq!(
+        execution.attempts("Persistence"),
+        6,
+        "the first try and 5 retries"
+    );
+    assert_eq!(
+        execution.waits("Persistence"),
+        [1.0, 2.0, 4.0, 8.0, 10.0],
+        "capped at 10 s"
+    );
+    let delivered = failure_events(&env, 1).await;
+    assert_eq!(delivered[0]["detail"]["error"], "StoreUnavailable");
+    assert!(stored(&env).await.is_none());
+}
+
+#[tokio::test]
+async fn a_repeated_execution_writes_the_summary_once() {
+    let env = emulate().await;
+    let event = summary_event("Short call.");
+    let (first, _) = run(&env, event.clone(), vec![]).await;
+    let (second, _) = run(&env, event, vec![]).await;
+    let outcome = |e: &Execution| match &e.outcome {
+        Outcome::Succeeded(out) => out["persistence"]["outcome"].clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(outcome(&first), "written");
+    assert_eq!(outcome(&second), "already_persisted");
+    assert!(failure_events(&env, 0).await.is_empty());
+}

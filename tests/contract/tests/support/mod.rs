@@ -1,0 +1,185 @@
+//! What the contract tests share: a moto server per test, the synthesized templates, SDK
+//! clients on the emulator, queues and draining them.
+
+#![allow(dead_code)] // each test binary uses its part
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::config::Credentials;
+use serde_json::Value;
+
+pub const REGION: &str = "eu-west-1";
+
+/// SDK configuration for the emulator at `endpoint`: the functions' own HTTP client, test
+/// credentials.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    eventfabric_core::aws::loader()
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "contract-test",
+        ))
+        .load()
+        .await
+}
+
+/// A synthesized resource's properties, by type and a property's value.
+pub fn synthesized_resource(template: &Value, kind: &str, key: &str, value: &str) -> Value {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|r| r["Type"] == kind && r["Properties"][key] == value)
+        .map(|r| r["Properties"].clone())
+        .unwrap_or_else(|| panic!("no {kind} with {key} = {value} in the template"))
+}
+
+/// A moto server on a free loopback port, stopped when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+/// A port no other emulator of this test binary was given. The OS may hand the same free port
+/// to two tests running at once (a listener is dropped before moto binds it); the second
+/// moto then fails to bind, and its test talked to the first one's emulator until that one
+/// was stopped ("connection refused" half way through a test).
+fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if given.insert(port) {
+            return port;
+        }
+    }
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let port = free_port();
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start '{program}' ({e}): run scripts/setup.sh, which installs moto[server] into .tools/venv"));
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on {endpoint} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child, endpoint }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn templates_dir() -> PathBuf {
+    std::env::var_os("EVENTFABRIC_TEMPLATES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/templates"
+            ))
+        })
+}
+
+/// A synthesized dev template by stack id: `Stateful`, `Stateless`, `SessionPipelineStateless`…
+pub fn synthesized_template(which: &str) -> Value {
+    let assembly = templates_dir().join("dev/assembly-Dev");
+    let template = std::fs::read_dir(&assembly)
+        .unwrap_or_else(|e| {
+            panic!(
+                "no synthesized dev assembly at {} ({e}): run scripts/test.sh",
+                assembly.display()
+            )
+        })
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            // `Dev<stack id><8 hex digits>.template.json`: `Stateful` is not `SessionPipelineStateful`.
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.strip_prefix(&format!("Dev{which}"))
+                .and_then(|rest| rest.strip_suffix(".template.json"))
+                .is_some_and(|hash| hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .unwrap_or_else(|| panic!("no {which} template"));
+    serde_json::from_str(&std::fs::read_to_string(template).unwrap()).unwrap()
+}
+
+pub async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+/// Drains the queue until `expected` messages arrived, then waits once more for strays.
+pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, expected: usize) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut quiet_rounds = 0;
+    while Instant::now() < deadline && (bodies.len() < expected || quiet_rounds < 2) {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() && bodies.len() >= expected {
+            quiet_rounds += 1;
+        }
+        for m in messages {
+            bodies.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    bodies
+}
+pub mod asl;
