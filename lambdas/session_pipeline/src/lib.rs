@@ -13,6 +13,7 @@ pub mod error;
 pub mod handler;
 pub mod metrics;
 pub mod persistence;
+pub mod replay;
 pub mod runtime;
 pub mod sentiment;
 pub mod summary;

@@ -149,6 +149,38 @@ impl DynamoSummaries {
     }
 }
 
+impl DynamoSummaries {
+    /// The stored summary of one conversation (replay reads it; the steps never do).
+    pub async fn get_item(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+    ) -> Result<Option<StoredSummary>, String> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("tenantId", AttributeValue::S(tenant_id.to_owned()))
+            .key(
+                "conversationId",
+                AttributeValue::S(conversation_id.to_owned()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "GetItem {}: {}",
+                    self.table,
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                )
+            })?;
+        out.item
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| format!("stored item: {e}")))
+            .transpose()
+    }
+}
+
 impl SummaryStore for DynamoSummaries {
     async fn put_if_newer(&self, item: &StoredSummary) -> Result<Persisted, StepError> {
         let attributes: HashMap<String, AttributeValue> = serde_dynamo::to_item(item)

@@ -583,3 +583,106 @@ async fn a_repeated_execution_writes_the_summary_once() {
     assert_eq!(outcome(&second), "already_persisted");
     assert!(failure_events(&env, 0).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_replay_sends_archived_summaries_back_through_the_synthesized_trigger_rule_only() {
+    use session_pipeline::replay::{Archive, EventBridgeArchive, Window};
+    const TRIGGER_RULE: &str = "eventfabric-dev-session-pipeline-trigger";
+    const ARCHIVE: &str = "eventfabric-dev-session-archive";
+    let env = emulate().await;
+    // The synthesized trigger rule, its target (the state machine) stood in for by a queue.
+    let trigger = synthesized_resource(
+        &synthesized_template("SessionPipelineStateless"),
+        "AWS::Events::Rule",
+        "Name",
+        TRIGGER_RULE,
+    );
+    let (pipeline_url, pipeline_arn) = queue(&env.sqs, "pipeline-standin").await;
+    env.events
+        .put_rule()
+        .name(TRIGGER_RULE)
+        .event_bus_name(BUS)
+        .event_pattern(trigger["EventPattern"].to_string())
+        .send()
+        .await
+        .unwrap();
+    env.events
+        .put_targets()
+        .rule(TRIGGER_RULE)
+        .event_bus_name(BUS)
+        .targets(
+            Target::builder()
+                .id("pipeline")
+                .arn(pipeline_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let bus_arn = env
+        .events
+        .describe_event_bus()
+        .name(BUS)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    env.events
+        .create_archive()
+        .archive_name(ARCHIVE)
+        .event_source_arn(bus_arn)
+        .send()
+        .await
+        .unwrap();
+    // One summary, as forwarding publishes it (Time = the client's timestamp).
+    let event = summary_event("Archived call.");
+    let at = aws_sdk_eventbridge::primitives::DateTime::from_millis(1_795_859_999_000);
+    env.events
+        .put_events()
+        .entries(
+            PutEventsRequestEntry::builder()
+                .event_bus_name(BUS)
+                .source("nia.interface")
+                .detail_type("session.summary.final")
+                .time(at)
+                .detail(event["detail"].to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        drain(&env.sqs, &pipeline_url, 1).await.len(),
+        1,
+        "delivered once, live"
+    );
+
+    let mut archive = EventBridgeArchive::connect(env.events.clone(), ARCHIVE, TRIGGER_RULE, BUS)
+        .await
+        .unwrap();
+    archive.poll = Duration::from_millis(200);
+    let end = archive
+        .replay(Window {
+            from_ms: 1_795_859_940_000,
+            to_ms: 1_795_860_060_000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(end.state, "COMPLETED", "{end:?}");
+    let replayed = drain(&env.sqs, &pipeline_url, 1).await;
+    assert_eq!(
+        replayed.len(),
+        1,
+        "the archived summary came back to the pipeline's rule"
+    );
+    assert_eq!(
+        replayed[0]["detail"]["payload"]["conversationId"],
+        "conv-2002"
+    );
+    assert!(
+        failure_events(&env, 0).await.is_empty(),
+        "and to no other rule"
+    );
+}
