@@ -47,6 +47,10 @@ def zipped_size(directory: pathlib.Path) -> int:
 def main(outdir: pathlib.Path) -> int:
     problems = []
     root = outdir
+    # Each function is its own binary, so its own asset: two functions on one asset means one
+    # of them would run the other's code (CDK caches a bundling by source directory and
+    # options, which once gave every binary of one crate the first one's bootstrap).
+    asset_of = {}
     for name, template_path in stacks(outdir):
         template = json.loads(template_path.read_text())
         resources = template.get("Resources", {})
@@ -61,6 +65,9 @@ def main(outdir: pathlib.Path) -> int:
             key = props.get("Code", {}).get("S3Key", "")
             asset = root / f"asset.{key.removesuffix('.zip')}"
             label = props.get("FunctionName", logical_id)
+            if key in asset_of:
+                problems.append(f"{label}: deploys the same asset as {asset_of[key]} ({key})")
+            asset_of[key] = label
             bootstrap = asset / "bootstrap"
             if not bootstrap.is_file():
                 problems.append(f"{label}: no bootstrap in {asset} (was bundling skipped?)")

@@ -68,6 +68,9 @@ export class RustFunction extends Construct {
         bundling: {
           // Never used: local bundling always succeeds or fails with a clear error.
           image: DockerImage.fromRegistry('public.ecr.aws/docker/library/busybox'),
+          // Part of CDK's bundling cache key (the local bundler is not): without it every
+          // binary of one crate would get the asset bundled first. Never read.
+          environment: { EVENTFABRIC_BINARY: props.binary },
           local: {
             tryBundle(outputDir: string): boolean {
               const bootstrap = path.join(buildWorkspaceOnce(), props.binary, 'bootstrap');
