@@ -17,3 +17,21 @@ EVENTFABRIC_T0="${EVENTFABRIC_T0:-$(date +%s)}"
 export EVENTFABRIC_T0
 log() { printf '\n\033[1m== [%4ss] %s\033[0m\n' "$(( $(date +%s) - EVENTFABRIC_T0 ))" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# scripts/setup.sh in the background, its output held until setup_wait: the cargo steps that
+# need neither the Python tools nor the CDK packages run meanwhile (on a fresh machine that
+# hides about a minute of downloads behind the first cargo build). A script that exits before
+# setup_wait stops it (setup.sh starts over the next time).
+setup_start() {
+  SETUP_LOG="$(mktemp)"
+  "$ROOT/scripts/setup.sh" >"$SETUP_LOG" 2>&1 &
+  SETUP_PID=$!
+  trap 'kill "$SETUP_PID" 2>/dev/null || true' EXIT
+}
+setup_wait() {
+  local status=0
+  wait "$SETUP_PID" || status=$?
+  cat "$SETUP_LOG" >&2
+  rm -f "$SETUP_LOG"
+  [ "$status" -eq 0 ] || die "scripts/setup.sh failed (exit $status); its output is above"
+}

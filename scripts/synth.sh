@@ -8,11 +8,14 @@ env_name="${1:-dev}"
 outdir="$(realpath -m "${2:-$ROOT/cdk/cdk.out}")"
 case "$env_name" in dev|staging|prod) ;; *) die "unknown environment '$env_name': use dev, staging or prod" ;; esac
 
-"$ROOT/scripts/setup.sh"
+setup_start
 
 log "checking the topic registry"
 cargo run --quiet -p eventfabric-registry --bin registry -- check
 cargo run --quiet -p eventfabric-registry --bin registry -- export --check
+
+log "waiting for the tools (scripts/setup.sh)"
+setup_wait
 
 log "synthesizing $env_name into ${outdir#"$ROOT"/} (builds the Rust functions)"
 start=$(date +%s)

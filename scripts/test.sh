@@ -7,20 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
-# The Python tools and CDK packages install while the Rust steps (which need neither) run; on
-# a fresh machine that hides about a minute of downloads behind the first cargo build.
-setup_log="$(mktemp)"
-"$ROOT/scripts/setup.sh" >"$setup_log" 2>&1 &
-setup_pid=$!
-# A failure before the tools are needed stops their install too (setup.sh starts over next time).
-trap 'kill "$setup_pid" 2>/dev/null || true' EXIT
-setup_done() {
-  local status=0
-  wait "$setup_pid" || status=$?
-  cat "$setup_log" >&2
-  rm -f "$setup_log"
-  [ "$status" -eq 0 ] || die "scripts/setup.sh failed (exit $status); its output is above"
-}
+setup_start
 
 log "Rust: formatting and lints"
 cargo fmt --all --check
@@ -50,7 +37,7 @@ log "Rust: unit and handler tests"
 cargo test --quiet
 
 log "waiting for the tools (scripts/setup.sh)"
-setup_done
+setup_wait
 
 log "registry: generated Rust and TypeScript payload types"
 "$ROOT/scripts/typegen.sh" --check

@@ -391,3 +391,22 @@ async fn a_store_failure_is_an_error_the_definition_can_tell_apart() {
     let answer = handler::persistence(&store, input, 2).await.unwrap();
     assert_eq!(answer["outcome"], "written");
 }
+
+#[test]
+fn the_local_fixture_goes_through_every_pure_step() {
+    // The README's local run feeds this file to `cargo lambda invoke session-summary`.
+    let event: Value =
+        serde_json::from_str(include_str!("../fixtures/summary-final.json")).unwrap();
+    let document = handler::summary(event).unwrap();
+    let sentiment = handler::sentiment(document.clone()).unwrap();
+    let compliance =
+        handler::compliance(&Checker::new(&Policy::default()).unwrap(), document).unwrap();
+    assert_eq!(sentiment["turns"].as_array().unwrap().len(), 3);
+    assert_eq!(compliance["outcome"], "flag");
+    assert!(
+        compliance["masked"]["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("call back on [PHONE].")
+    );
+}

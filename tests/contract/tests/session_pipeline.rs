@@ -13,7 +13,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
-use aws_sdk_sfn::types::ExecutionStatus;
 use eventfabric_registry::Registry;
 use serde_json::{Value, json};
 use session_pipeline::compliance::Checker;
@@ -71,7 +70,6 @@ fn synthesized_definition() -> Value {
 
 struct Emulated {
     moto: Moto,
-    config: aws_config::SdkConfig,
     events: aws_sdk_eventbridge::Client,
     sqs: aws_sdk_sqs::Client,
     dynamodb: aws_sdk_dynamodb::Client,
@@ -148,7 +146,6 @@ async fn emulate() -> Emulated {
     create.send().await.unwrap();
     Emulated {
         moto,
-        config,
         events,
         sqs,
         dynamodb,
@@ -379,76 +376,106 @@ async fn the_synthesized_pipeline_persists_a_masked_summary_and_moto_runs_it_the
 
 /// Runs the synthesized definition on moto (parser mode) with the given Lambda results.
 async fn run_on_moto(env: &Emulated, input: &Value, results: &[Value]) -> Value {
-    moto_api(
-        &env.moto.endpoint,
+    let endpoint = &env.moto.endpoint;
+    moto_post(
+        endpoint,
         "/moto-api/config",
+        &[],
         &json!({"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}),
     );
     let results: Vec<String> = results.iter().map(Value::to_string).collect();
-    moto_api(
-        &env.moto.endpoint,
+    moto_post(
+        endpoint,
         "/moto-api/static/lambda-simple/response",
+        &[],
         &json!({"results": results, "region": support::REGION}),
     );
-    let sfn = aws_sdk_sfn::Client::new(&env.config);
-    let machine = sfn
-        .create_state_machine()
-        .name("session-pipeline")
-        .definition(synthesized_definition().to_string())
-        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/session-pipeline"))
-        .send()
-        .await
-        .unwrap();
-    let started = sfn
-        .start_execution()
-        .state_machine_arn(machine.state_machine_arn)
-        .name("run-1")
-        .input(input.to_string())
-        .send()
-        .await
-        .unwrap();
+    let machine = states(
+        endpoint,
+        "CreateStateMachine",
+        json!({
+            "name": "session-pipeline",
+            "definition": synthesized_definition().to_string(),
+            "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/session-pipeline"),
+        }),
+    );
+    let started = states(
+        endpoint,
+        "StartExecution",
+        json!({"stateMachineArn": machine["stateMachineArn"], "name": "run-1", "input": input.to_string()}),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let described = sfn
-            .describe_execution()
-            .execution_arn(&started.execution_arn)
-            .send()
-            .await
-            .unwrap();
-        match &described.status {
-            ExecutionStatus::Running => {
+        let described = states(
+            endpoint,
+            "DescribeExecution",
+            json!({"executionArn": started["executionArn"]}),
+        );
+        match described["status"].as_str() {
+            Some("RUNNING") => {
                 assert!(
                     Instant::now() < deadline,
                     "moto's execution is still running"
                 );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            ExecutionStatus::Succeeded => {
-                return serde_json::from_str(described.output.as_deref().unwrap()).unwrap();
+            Some("SUCCEEDED") => {
+                return serde_json::from_str(described["output"].as_str().unwrap()).unwrap();
             }
-            other => panic!("moto's execution ended {other:?}: {described:?}"),
+            _ => panic!("moto's execution ended otherwise: {described}"),
         }
     }
 }
 
-/// A POST to moto's own API (configuration, queued Lambda results).
-fn moto_api(endpoint: &str, path: &str, body: &Value) {
+/// One Step Functions API call on moto (JSON 1.0 protocol; moto reads the region from the
+/// credential scope and checks no signature). Plain HTTP: the SDK crate for one test's three
+/// calls cost the test build more than all of this.
+fn states(endpoint: &str, action: &str, body: Value) -> Value {
+    let target = format!("AWSStepFunctions.{action}");
+    let scope = format!(
+        "AWS4-HMAC-SHA256 Credential=test/20261128/{}/states/aws4_request, SignedHeaders=host, Signature=0",
+        support::REGION
+    );
+    let answer = moto_post(
+        endpoint,
+        "/",
+        &[
+            ("X-Amz-Target", target.as_str()),
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("Authorization", scope.as_str()),
+        ],
+        &body,
+    );
+    serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{action}: {e}: {answer}"))
+}
+
+/// A POST to moto; returns the body of a 2xx answer.
+fn moto_post(endpoint: &str, path: &str, headers: &[(&str, &str)], body: &Value) -> String {
     use std::io::{Read, Write};
     let address = endpoint.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     let body = body.to_string();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+    let mut request = format!(
+        "POST {path} HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n",
         body.len()
-    )
-    .unwrap();
+    );
+    if !headers.iter().any(|(name, _)| *name == "Content-Type") {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(&body);
+    stream.write_all(request.as_bytes()).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     assert!(
-        answer.starts_with("HTTP/1.1 2") || answer.starts_with("HTTP/1.0 2"),
+        head.starts_with("HTTP/1.1 2") || head.starts_with("HTTP/1.0 2"),
         "{path}: {answer}"
     );
+    body.to_owned()
 }
 
 #[tokio::test]
