@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
-use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use eventfabric_core::secrets::SecretsManager;
 use eventfabric_core::{Deadline, EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_registry::Registry;
@@ -172,48 +172,8 @@ async fn emulate() -> Emulated {
     let (queue_url, queue_arn) = queue(&sqs, "session-consumer").await;
     let (archive_queue_url, archive_queue_arn) = queue(&sqs, "analytics-archive-standin").await;
     let archive_rule = synthesized_rule(ANALYTICS_RULE);
-    events
-        .put_rule()
-        .name(ANALYTICS_RULE)
-        .event_bus_name(ANALYTICS_BUS)
-        .event_pattern(archive_rule["EventPattern"].to_string())
-        .send()
-        .await
-        .unwrap();
-    let mut archive_target = Target::builder().id("archive").arn(archive_queue_arn);
-    if let Some(path) = archive_rule["Targets"][0]["InputPath"].as_str() {
-        archive_target = archive_target.input_path(path);
-    }
-    events
-        .put_targets()
-        .rule(ANALYTICS_RULE)
-        .event_bus_name(ANALYTICS_BUS)
-        .targets(archive_target.build().unwrap())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_rule()
-        .name(RULE)
-        .event_bus_name(BUS)
-        .event_pattern(synthesized_consumer_pattern().to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(RULE)
-        .event_bus_name(BUS)
-        .targets(
-            Target::builder()
-                .id("consumer")
-                .arn(queue_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::put_synthesized_rule(&events, ANALYTICS_BUS, &archive_rule, &archive_queue_arn).await;
+    support::put_synthesized_rule(&events, BUS, &synthesized_rule(RULE), &queue_arn).await;
     Emulated {
         _moto: moto,
         events,

@@ -12,7 +12,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use eventfabric_registry::Registry;
 use serde_json::{Value, json};
 use session_pipeline::compliance::Checker;
@@ -92,28 +92,7 @@ async fn emulate() -> Emulated {
         "Name",
         FAILURES_RULE,
     );
-    events
-        .put_rule()
-        .name(FAILURES_RULE)
-        .event_bus_name(BUS)
-        .event_pattern(rule["EventPattern"].to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(FAILURES_RULE)
-        .event_bus_name(BUS)
-        .targets(
-            Target::builder()
-                .id("failures")
-                .arn(failures_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::put_synthesized_rule(&events, BUS, &rule, &failures_arn).await;
 
     let table = synthesized_resource(
         &synthesized_template("SessionPipelineStateful"),
@@ -625,28 +604,7 @@ async fn a_replay_sends_archived_summaries_back_through_the_synthesized_trigger_
         TRIGGER_RULE,
     );
     let (pipeline_url, pipeline_arn) = queue(&env.sqs, "pipeline-standin").await;
-    env.events
-        .put_rule()
-        .name(TRIGGER_RULE)
-        .event_bus_name(BUS)
-        .event_pattern(trigger["EventPattern"].to_string())
-        .send()
-        .await
-        .unwrap();
-    env.events
-        .put_targets()
-        .rule(TRIGGER_RULE)
-        .event_bus_name(BUS)
-        .targets(
-            Target::builder()
-                .id("pipeline")
-                .arn(pipeline_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::put_synthesized_rule(&env.events, BUS, &trigger, &pipeline_arn).await;
     let bus_arn = env
         .events
         .describe_event_bus()

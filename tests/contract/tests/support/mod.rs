@@ -183,3 +183,37 @@ pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str, expected: usize) -> Vec
     bodies
 }
 pub mod asl;
+
+/// A synthesized rule (its properties from a template) on `bus`, its target replaced by
+/// `target_arn` (a queue standing in for a target moto cannot run), with the synthesized
+/// target's `InputPath` when it has one.
+pub async fn put_synthesized_rule(
+    events: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    rule: &Value,
+    target_arn: &str,
+) {
+    let name = rule["Name"].as_str().expect("the rule has a name");
+    events
+        .put_rule()
+        .name(name)
+        .event_bus_name(bus)
+        .event_pattern(rule["EventPattern"].to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut target = aws_sdk_eventbridge::types::Target::builder()
+        .id("target")
+        .arn(target_arn);
+    if let Some(path) = rule["Targets"][0]["InputPath"].as_str() {
+        target = target.input_path(path);
+    }
+    events
+        .put_targets()
+        .rule(name)
+        .event_bus_name(bus)
+        .targets(target.build().unwrap())
+        .send()
+        .await
+        .unwrap();
+}
