@@ -62,11 +62,6 @@ fn synthesized_rule(name: &str) -> Value {
         .unwrap_or_else(|| panic!("the rule {name} is in the template"))
 }
 
-/// The EventPattern of the consumer rule in the synthesized dev stateless template.
-fn synthesized_consumer_pattern() -> Value {
-    synthesized_rule(RULE)["EventPattern"].clone()
-}
-
 fn fixture() -> ApiGatewayV2httpRequest {
     // Compiled in: a test binary reused from another checkout still carries this one's file.
     serde_json::from_str(include_str!(
