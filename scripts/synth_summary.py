@@ -47,10 +47,11 @@ def zipped_size(directory: pathlib.Path) -> int:
 def main(outdir: pathlib.Path) -> int:
     problems = []
     root = outdir
-    # Each function is its own binary, so its own asset: two functions on one asset means one
-    # of them would run the other's code (CDK caches a bundling by source directory and
-    # options, which once gave every binary of one crate the first one's bootstrap).
-    asset_of = {}
+    # Functions share an asset only when they run one binary (tag eventfabric:binary): two
+    # binaries on one asset means one function runs the other's code (CDK caches a bundling
+    # by source directory and options, which once gave every binary of one crate the first
+    # one's bootstrap).
+    binary_of_asset = {}
     for name, template_path in stacks(outdir):
         template = json.loads(template_path.read_text())
         resources = template.get("Resources", {})
@@ -65,9 +66,13 @@ def main(outdir: pathlib.Path) -> int:
             key = props.get("Code", {}).get("S3Key", "")
             asset = root / f"asset.{key.removesuffix('.zip')}"
             label = props.get("FunctionName", logical_id)
-            if key in asset_of:
-                problems.append(f"{label}: deploys the same asset as {asset_of[key]} ({key})")
-            asset_of[key] = label
+            tags = {t["Key"]: t["Value"] for t in props.get("Tags", [])}
+            binary = tags.get("eventfabric:binary", label)
+            first = binary_of_asset.setdefault(key, (binary, label))
+            if first[0] != binary:
+                problems.append(
+                    f"{label} (binary {binary}) deploys the asset of {first[1]} (binary {first[0]}): {key}"
+                )
             bootstrap = asset / "bootstrap"
             if not bootstrap.is_file():
                 problems.append(f"{label}: no bootstrap in {asset} (was bundling skipped?)")

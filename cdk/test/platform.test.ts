@@ -543,14 +543,7 @@ describe('function builds', () => {
       'eventfabric-dev-session-summary',
       'eventfabric-dev-signing-secret-rotation',
     ]);
-    assert.deepEqual([...FUNCTION_BINARIES].sort(), [
-      'forward-api',
-      'secret-rotation',
-      'session-compliance',
-      'session-persistence',
-      'session-sentiment',
-      'session-summary',
-    ]);
+    assert.deepEqual([...FUNCTION_BINARIES].sort(), ['forward-api', 'secret-rotation', 'session-pipeline']);
     assert.throws(() => registerBinary('typo-api'), /binary 'typo-api' is not in FUNCTION_BINARIES/);
   });
 });

@@ -155,6 +155,16 @@ describe('session pipeline state machine', () => {
     });
   });
 
+  test('runs one binary as four functions, each told its step', () => {
+    const functions = Object.values(dev.stateless.findResources('AWS::Lambda::Function'));
+    const steps = functions.map((f) => f.Properties.Environment.Variables.PIPELINE_STEP).sort();
+    assert.deepEqual(steps, [...STEPS].sort());
+    for (const f of functions) {
+      assert.deepEqual(f.Properties.Tags, [{ Key: 'eventfabric:binary', Value: 'session-pipeline' }]);
+      assert.equal(f.Properties.FunctionName, `eventfabric-dev-session-${f.Properties.Environment.Variables.PIPELINE_STEP}`);
+    }
+  });
+
   test('persistence may only put items in the summaries table, through the platform key', () => {
     const roles = dev.stateless.findResources('AWS::IAM::Policy');
     const persistence = Object.values(roles).find((p) => JSON.stringify(p.Properties.Roles).includes('PersistenceFunctionRole'));

@@ -12,10 +12,8 @@ export const WORKSPACE_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const FUNCTION_BINARIES: readonly string[] = [
   'forward-api',
   'secret-rotation',
-  'session-summary',
-  'session-sentiment',
-  'session-compliance',
-  'session-persistence',
+  // The four session pipeline steps (PIPELINE_STEP picks one).
+  'session-pipeline',
 ];
 
 let lambdaDir: string | undefined;

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AssetHashType, type CfnResource, DockerImage, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { AssetHashType, type CfnResource, DockerImage, Duration, type RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -92,6 +92,10 @@ export class RustFunction extends Construct {
       logGroup: this.logGroup,
       role: this.role,
     });
+
+    // Which binary runs here (several functions may share one): for operators, and for the
+    // synth summary's check that functions sharing an asset share a binary.
+    Tags.of(this.function).add('eventfabric:binary', props.binary);
 
     const logGroupId = Stack.of(this).getLogicalId(this.logGroup.node.defaultChild as CfnResource);
     Validations.of(this.role).acknowledge(

@@ -28,7 +28,7 @@ export const SESSION_PIPELINE_DEFINITION = path.join(WORKSPACE_ROOT, 'stepfuncti
 export const TRIGGER_TOPIC = 'session.summary.final';
 export const FAILURE_TOPIC = 'session.pipeline.failed';
 
-/** The steps, in order: the definition's `${<Step>FunctionArn}` placeholders and the cargo binaries. */
+/** The steps, in order: the definition's `${<Step>FunctionArn}` placeholders and `PIPELINE_STEP`. */
 export const STEPS = ['summary', 'sentiment', 'compliance', 'persistence'] as const;
 
 export interface SessionPipelineProps {
@@ -88,13 +88,14 @@ export class SessionPipeline extends Construct {
     const fns = {} as Record<(typeof STEPS)[number], RustFunction>;
     for (const step of STEPS) {
       const fn = new RustFunction(this, `${capitalize(step)}Function`, {
-        binary: `session-${step}`,
+        // One binary for the four steps; PIPELINE_STEP picks this function's.
+        binary: 'session-pipeline',
         crateDir: 'session_pipeline',
         functionName: name('session', step),
         description: descriptions[step],
         memoryMb: settings.memoryMb,
         timeout: Duration.seconds(settings.timeoutSeconds),
-        environment: { ...environment[step], METRICS_NAMESPACE },
+        environment: { PIPELINE_STEP: step, ...environment[step], METRICS_NAMESPACE },
         logRetention: props.logRetention,
         removalPolicy: props.removalPolicy,
       });
