@@ -16,18 +16,28 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 # The content only: a stamp naming the file path would differ in every clone.
 stamp() { cat "$@" | sha256sum | cut -c1-16; }
 
-want=$(stamp "$ROOT/scripts/requirements-tools.txt")
-if [ "$(cat "$TOOLS/venv/.stamp" 2>/dev/null)" != "$want" ]; then
-  log "installing Python tools into $TOOLS/venv"
-  rm -rf "$TOOLS/venv"
-  python3 -m venv "$TOOLS/venv"
-  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-tools.txt"
-  echo "$want" > "$TOOLS/venv/.stamp"
-fi
-
-want=$(stamp "$ROOT/cdk/package-lock.json")
-if [ "$(cat "$ROOT/cdk/node_modules/.stamp" 2>/dev/null)" != "$want" ]; then
-  log "installing CDK packages (npm ci)"
-  (cd "$ROOT/cdk" && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$want" > "$ROOT/cdk/node_modules/.stamp"
-fi
+# The two installs are downloads and unpacking: they run side by side.
+python_tools() {
+  local want
+  want=$(stamp "$ROOT/scripts/requirements-tools.txt")
+  if [ "$(cat "$TOOLS/venv/.stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing Python tools into $TOOLS/venv"
+    rm -rf "$TOOLS/venv"
+    python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-tools.txt"
+    echo "$want" > "$TOOLS/venv/.stamp"
+  fi
+}
+cdk_packages() {
+  local want
+  want=$(stamp "$ROOT/cdk/package-lock.json")
+  if [ "$(cat "$ROOT/cdk/node_modules/.stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing CDK packages (npm ci)"
+    (cd "$ROOT/cdk" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > "$ROOT/cdk/node_modules/.stamp"
+  fi
+}
+python_tools &
+python_pid=$!
+cdk_packages
+wait "$python_pid" || die "installing the Python tools (scripts/requirements-tools.txt) failed; see above"
