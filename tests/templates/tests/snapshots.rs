@@ -14,8 +14,11 @@ fn templates_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("EVENTFABRIC_TEMPLATES_DIR") {
         return PathBuf::from(dir);
     }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    workspace.join("target/templates")
+    // `cargo test` sets CARGO_MANIFEST_DIR at run time: this checkout's, even for a test binary
+    // compiled in another one.
+    let manifest_dir =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    Path::new(&manifest_dir).join("../../target/templates")
 }
 
 /// `(stack file stem, template)` of every stack of `env`, sorted.

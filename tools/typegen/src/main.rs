@@ -7,7 +7,7 @@
 //! ```
 //! `scripts/typegen.sh` runs this and the TypeScript generator together.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use eventfabric_registry::{Registry, TopicSpec};
@@ -74,8 +74,10 @@ fn describe(spec: &TopicSpec) -> String {
     )
 }
 
+/// The checkout being worked in, not the one this binary was compiled in (a shared target dir
+/// reuses binaries across checkouts); this crate is two levels below the workspace root.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    eventfabric_registry::checkout_root(2)
 }
 
 fn main() -> ExitCode {

@@ -15,6 +15,30 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub use check::{SourceEntry, Violation};
+
+/// The checkout being worked in: the nearest ancestor of the current directory that holds
+/// `schemas/topics`, else the one `cargo run` names (`CARGO_MANIFEST_DIR` at run time, and the
+/// crate's place in the workspace). Never the directory the binary was compiled in: a binary
+/// reused from a build in another checkout (a shared cargo target dir, as `.ci/run` keeps) must
+/// read this checkout's files.
+pub fn checkout_root(crate_depth: usize) -> std::path::PathBuf {
+    let has_registry = |d: &std::path::Path| d.join("schemas/topics").is_dir();
+    if let Some(root) = std::env::current_dir().ok().and_then(|dir| {
+        dir.ancestors()
+            .find(|d| has_registry(d))
+            .map(std::path::PathBuf::from)
+    }) {
+        return root;
+    }
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    manifest_dir
+        .ancestors()
+        .nth(crate_depth)
+        .map(std::path::PathBuf::from)
+        .unwrap_or(manifest_dir)
+}
 pub use model::*;
 
 /// Why the registry could not be loaded.

@@ -101,10 +101,11 @@ pub fn templates_dir() -> PathBuf {
     std::env::var_os("EVENTFABRIC_TEMPLATES_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../target/templates"
-            ))
+            // `cargo test` sets CARGO_MANIFEST_DIR at run time: this checkout's, even for a
+            // test binary compiled in another one (a shared target dir).
+            let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+            PathBuf::from(manifest_dir).join("../../target/templates")
         })
 }
 

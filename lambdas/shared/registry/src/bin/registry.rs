@@ -17,17 +17,10 @@ const USAGE: &str = "usage: registry <check|export|evolve> [--root DIR] [--check
   --root DIR         the workspace root (default: the nearest directory up from the current
                      one that holds schemas/topics, else the workspace this was built from)";
 
-/// The checkout being worked in, found from the current directory: a binary reused from a
-/// build in another checkout (a shared cargo target dir) must not check that checkout's files.
+/// The checkout being worked in (`eventfabric_registry::checkout_root`; this crate is three
+/// levels below the workspace root).
 fn default_root() -> PathBuf {
-    std::env::current_dir()
-        .ok()
-        .and_then(|dir| {
-            dir.ancestors()
-                .find(|d| d.join("schemas/topics").is_dir())
-                .map(PathBuf::from)
-        })
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../..")))
+    eventfabric_registry::checkout_root(3)
 }
 
 fn main() -> ExitCode {
