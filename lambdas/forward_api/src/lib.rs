@@ -41,10 +41,4 @@ pub use topics::CompiledTopics;
 /// hand the answer to the runtime API.
 pub const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
-}
+pub use eventfabric_core::now_ms;

@@ -34,7 +34,8 @@ impl From<StepError> for Diagnostic {
     fn from(error: StepError) -> Self {
         Diagnostic {
             error_type: error.error_type().to_owned(),
-            error_message: error.to_string(),
+            // Bounded: an unknown field's name (client text) may be long.
+            error_message: eventfabric_core::text::bounded(error.to_string()),
         }
     }
 }

@@ -21,24 +21,4 @@ pub mod summary;
 pub use document::Document;
 pub use error::StepError;
 
-/// Client text quoted in a message: escaped and cut at 64 characters.
-pub(crate) fn bounded(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .take(64)
-        .collect::<String>()
-        .escape_default()
-        .to_string();
-    if text.chars().count() > 64 {
-        out.push('…');
-    }
-    out
-}
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
-}
+pub use eventfabric_core::now_ms;

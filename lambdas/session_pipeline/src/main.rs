@@ -23,6 +23,7 @@ async fn main() -> Result<(), Error> {
             .await
         }
         "sentiment" => {
+            session_pipeline::sentiment::warm_up();
             runtime::serve("session-sentiment", |input| async move {
                 handler::sentiment(input)
             })

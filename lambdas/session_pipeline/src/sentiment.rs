@@ -84,6 +84,11 @@ pub struct SentimentReport {
 static ANALYZER: LazyLock<SentimentIntensityAnalyzer<'static>> =
     LazyLock::new(SentimentIntensityAnalyzer::new);
 
+/// Loads the lexicon (about 7,500 entries): at start-up, so no invocation pays for it.
+pub fn warm_up() {
+    LazyLock::force(&ANALYZER);
+}
+
 fn compound(text: &str) -> f64 {
     ANALYZER
         .polarity_scores(text)

@@ -4,6 +4,7 @@
 //! summary is an [`StepError::Invalid`] naming the field, which the state machine catches.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use eventfabric_core::text::echo;
 use eventfabric_topics::SessionSummaryFinalPayload;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,8 +36,8 @@ pub fn normalize(event: Value) -> Result<Document, StepError> {
     let event: EventBridgeEvent<Detail> = deserialize("event", event)?;
     if event.detail_type != TOPIC || event.detail.topic != TOPIC {
         return Err(StepError::Invalid(format!(
-            "event: detail-type '{}' is not {TOPIC}",
-            crate::bounded(&event.detail_type)
+            "event: detail-type {} is not {TOPIC}",
+            echo(&event.detail_type)
         )));
     }
     let detail = event.detail;
@@ -47,8 +48,8 @@ pub fn normalize(event: Value) -> Result<Document, StepError> {
         .and_then(|m| m.parse::<u64>().ok());
     if major != Some(MAJOR) {
         return Err(StepError::Invalid(format!(
-            "detail.schemaVersion: '{}' is not a {MAJOR}.x version of {TOPIC}",
-            crate::bounded(&detail.schema_version)
+            "detail.schemaVersion: {} is not a {MAJOR}.x version of {TOPIC}",
+            echo(&detail.schema_version)
         )));
     }
     let version = OffsetDateTime::parse(&detail.client_ts, &Rfc3339)

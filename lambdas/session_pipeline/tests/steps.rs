@@ -410,3 +410,67 @@ fn the_local_fixture_goes_through_every_pure_step() {
             .ends_with("call back on [PHONE].")
     );
 }
+
+#[test]
+fn hostile_summaries_get_a_named_bounded_error_never_a_panic() {
+    let invalid = |e: Value| match handler::summary(e) {
+        Err(e) => {
+            let d: lambda_runtime::Diagnostic = e.into();
+            assert_eq!(d.error_type, "InvalidInput");
+            assert!(
+                d.error_message.len() <= 301 + '…'.len_utf8(),
+                "{}",
+                d.error_message.len()
+            );
+            d.error_message
+        }
+        Ok(v) => panic!("accepted: {v}"),
+    };
+    // Timestamps at the edges of what RFC 3339 and i64 milliseconds hold.
+    for (ts, ok) in [
+        ("0000-01-01T00:00:00Z", true),
+        ("9999-12-31T23:59:59.999Z", true),
+        ("1969-12-31T23:59:59Z", true),
+        ("10000-01-01T00:00:00Z", false),
+        ("2026-11-28T10:00:00+99:00", false),
+        ("", false),
+    ] {
+        let mut e = event(payload(CLEAN, &[]));
+        e["detail"]["clientTs"] = json!(ts);
+        assert_eq!(handler::summary(e).is_ok(), ok, "{ts}");
+    }
+    // Ids past the registry's (and DynamoDB's key) limits, integers past u64.
+    let mut e = event(payload(CLEAN, &[]));
+    e["detail"]["payload"]["tenantId"] = json!("t".repeat(65));
+    assert!(invalid(e).starts_with("detail.payload at tenantId"));
+    let mut e = event(payload(CLEAN, &[]));
+    e["detail"]["payload"]["conversationId"] = json!("c".repeat(129));
+    assert!(invalid(e).starts_with("detail.payload at conversationId"));
+    let mut e = event(payload(CLEAN, &[]));
+    e["detail"]["payload"]["turns"] = json!(-1);
+    assert!(invalid(e).starts_with("detail.payload at turns"));
+    let mut e = event(payload(CLEAN, &[]));
+    e["detail"]["payload"]["turns"] =
+        serde_json::from_str::<Value>("18446744073709551616").unwrap();
+    assert!(invalid(e).starts_with("detail.payload at turns"));
+    let mut e = event(payload(CLEAN, &[]));
+    e["detail"]["payload"]["summary"] = json!("x".repeat(3001));
+    assert!(invalid(e).starts_with("detail.payload at summary"));
+    // A huge unknown key is named, but the message stays bounded.
+    let mut e = event(payload(CLEAN, &[]));
+    e["detail"]["payload"]["k".repeat(100_000)] = json!(1);
+    assert!(invalid(e).starts_with("detail.payload at kkkk"));
+    // Control characters and an escape sequence in the detail-type are quoted escaped.
+    let mut e = event(payload(CLEAN, &[]));
+    e["detail-type"] = json!("\u{1b}[31mred\n");
+    assert_eq!(
+        invalid(e),
+        "event: detail-type '\\u{1b}[31mred\\n' is not session.summary.final"
+    );
+    // Control characters inside the summary are text: normalized, analyzed, never a panic.
+    let d = document("line one\u{0}\u{7}\r\nline two\u{2028}end", &[]);
+    assert_eq!(d.summary.text, "line one\u{0}\u{7} line two end");
+    // Nesting deeper than serde_json's recursion limit is an error, not a stack overflow.
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    assert!(serde_json::from_str::<Value>(&deep).is_err());
+}

@@ -70,6 +70,14 @@ impl Deadline {
     }
 }
 
+/// The wall clock in milliseconds since the epoch (saturating; 0 before 1970).
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,9 +12,10 @@ pub mod scan;
 #[cfg(feature = "secrets")]
 pub mod secrets;
 pub mod sink;
+pub mod text;
 
 pub use bus::{BusEntry, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES, batches};
-pub use deadline::Deadline;
+pub use deadline::{Deadline, now_ms};
 pub use envelope::{
     ClientInfo, DetailHead, DetailWriter, ForwardedDetail, Timestamp, write_json_str,
 };
