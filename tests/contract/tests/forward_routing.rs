@@ -84,53 +84,7 @@ struct Emulated {
 
 /// The state table as the template declares it: key schema, attribute types, TTL attribute.
 async fn create_state_table(dynamodb: &aws_sdk_dynamodb::Client) {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TimeToLiveSpecification,
-    };
-    let props = synthesized_state_table();
-    let mut create = dynamodb
-        .create_table()
-        .table_name(STATE_TABLE)
-        .billing_mode(BillingMode::PayPerRequest);
-    for key in props["KeySchema"].as_array().unwrap() {
-        create = create.key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key["AttributeName"].as_str().unwrap())
-                .key_type(KeyType::from(key["KeyType"].as_str().unwrap()))
-                .build()
-                .unwrap(),
-        );
-    }
-    for attribute in props["AttributeDefinitions"].as_array().unwrap() {
-        create = create.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(attribute["AttributeName"].as_str().unwrap())
-                .attribute_type(ScalarAttributeType::from(
-                    attribute["AttributeType"].as_str().unwrap(),
-                ))
-                .build()
-                .unwrap(),
-        );
-    }
-    create.send().await.unwrap();
-    dynamodb
-        .update_time_to_live()
-        .table_name(STATE_TABLE)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(
-                    props["TimeToLiveSpecification"]["AttributeName"]
-                        .as_str()
-                        .unwrap(),
-                )
-                .enabled(true)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::create_synthesized_table(dynamodb, &synthesized_state_table()).await;
 }
 
 /// Bus, consumer queue and the synthesized rule, in a fresh moto.

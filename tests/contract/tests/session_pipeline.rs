@@ -100,29 +100,7 @@ async fn emulate() -> Emulated {
         "TableName",
         TABLE,
     );
-    let mut create = dynamodb
-        .create_table()
-        .table_name(TABLE)
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest);
-    for key in table["KeySchema"].as_array().unwrap() {
-        create = create.key_schema(
-            aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                .attribute_name(key["AttributeName"].as_str().unwrap())
-                .key_type(key["KeyType"].as_str().unwrap().into())
-                .build()
-                .unwrap(),
-        );
-    }
-    for attribute in table["AttributeDefinitions"].as_array().unwrap() {
-        create = create.attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name(attribute["AttributeName"].as_str().unwrap())
-                .attribute_type(attribute["AttributeType"].as_str().unwrap().into())
-                .build()
-                .unwrap(),
-        );
-    }
-    create.send().await.unwrap();
+    support::create_synthesized_table(&dynamodb, &table).await;
     Emulated {
         moto,
         events,

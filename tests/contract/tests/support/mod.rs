@@ -218,3 +218,58 @@ pub async fn put_synthesized_rule(
         .await
         .unwrap();
 }
+
+/// A DynamoDB table as a synthesized template declares it (`props`: the resource's
+/// properties): name, key schema, attribute types, and TTL when it has one.
+pub async fn create_synthesized_table(dynamodb: &aws_sdk_dynamodb::Client, props: &Value) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    let table = props["TableName"].as_str().expect("the table has a name");
+    let mut create = dynamodb
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest);
+    for key in props["KeySchema"].as_array().unwrap() {
+        create = create.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key["AttributeName"].as_str().unwrap())
+                .key_type(KeyType::from(key["KeyType"].as_str().unwrap()))
+                .build()
+                .unwrap(),
+        );
+    }
+    for attribute in props["AttributeDefinitions"].as_array().unwrap() {
+        create = create.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(attribute["AttributeName"].as_str().unwrap())
+                .attribute_type(ScalarAttributeType::from(
+                    attribute["AttributeType"].as_str().unwrap(),
+                ))
+                .build()
+                .unwrap(),
+        );
+    }
+    create.send().await.unwrap();
+    if props.get("TimeToLiveSpecification").is_none() {
+        return;
+    }
+    dynamodb
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(
+                    props["TimeToLiveSpecification"]["AttributeName"]
+                        .as_str()
+                        .unwrap(),
+                )
+                .enabled(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
