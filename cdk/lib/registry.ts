@@ -10,11 +10,15 @@ import type * as events from 'aws-cdk-lib/aws-events';
 export const MANIFEST_PATH = path.join(__dirname, '..', 'generated', 'registry.json');
 
 export type BusName = 'session' | 'analytics';
+export type StreamName = 'ingest';
 
 export interface ManifestTopic {
   readonly topic: string;
   readonly version: string;
-  readonly bus: BusName;
+  /** The bus the topic is published to; absent for a stream topic. */
+  readonly bus?: BusName;
+  /** The stream the topic is written to (through the ingest API); absent for a bus topic. */
+  readonly stream?: StreamName;
   readonly forwardingPolicy: 'default' | 'sampled' | 'conditional' | 'deny';
   readonly piiLevel: 'none' | 'low' | 'high';
   readonly archive: boolean;
@@ -42,6 +46,7 @@ export interface RegistryManifest {
   readonly source: string;
   readonly topics: ManifestTopic[];
   readonly analyticsArchiveColumns: GlueColumn[];
+  readonly ingestArchiveColumns: GlueColumn[];
 }
 
 export function loadRegistry(file = MANIFEST_PATH): RegistryManifest {
@@ -84,9 +89,15 @@ export function topicPattern(registry: RegistryManifest, topic: string, bus: Bus
     throw new Error(`topic '${topic}' is neither forwarded nor produced: a rule on it would match nothing`);
   }
   if (entry.bus !== bus) {
-    throw new Error(`topic '${topic}' goes to the ${entry.bus} bus, not the ${bus} bus`);
+    const place = entry.bus ? `the ${entry.bus} bus` : `the ${entry.stream} stream`;
+    throw new Error(`topic '${topic}' goes to ${place}, not the ${bus} bus`);
   }
   return { source: [entry.source], detailType: [entry.topic] };
+}
+
+/** Topics written to `stream` (through the ingest API). */
+export function streamTopics(registry: RegistryManifest, stream: StreamName): string[] {
+  return registry.topics.filter((t) => t.stream === stream).map((t) => t.topic);
 }
 
 /** A registry topic's entry; throws when it is missing. */

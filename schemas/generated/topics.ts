@@ -1997,6 +1997,42 @@ export interface SessionSummaryFinalPayload {
 }
 
 /**
+ * Payload of `storage.health.changed` v1.0.0: A storage entity's health changed (healthy, degraded, failed), sent by machine agents to the ingest API beside its samples.
+ */
+export interface StorageHealthChangedPayload {
+  status: 'healthy' | 'degraded' | 'failed';
+  reason?: string;
+}
+
+/**
+ * Payload of `storage.metrics.sampled` v1.0.0: A performance sample of a storage entity (volume, disk, array) for the IOPS dashboard, sent by machine agents to the ingest API. The latest sample per entity is kept; every sample is archived.
+ */
+export interface StorageMetricsSampledPayload {
+  metrics: {
+    /**
+     * I/O operations per second, reads and writes
+     */
+    iops: number;
+    read_iops?: number;
+    write_iops?: number;
+    /**
+     * MB/s, reads and writes
+     */
+    throughput_mbps?: number;
+    /**
+     * mean I/O latency over the sample
+     */
+    latency_ms?: number;
+    queue_depth?: number;
+  };
+  /**
+   * the period the sample covers
+   */
+  interval_seconds?: number;
+  region?: string;
+}
+
+/**
  * Payload of `ui.interaction.sampled` v1.0.0: UI interaction telemetry (clicks, scroll depth) for product analytics; one event in ten is forwarded.
  */
 export interface UiInteractionSampledPayload {
@@ -2033,6 +2069,8 @@ export interface TopicPayloads {
   'session.lifecycle.started': SessionLifecycleStartedPayload;
   'session.pipeline.failed': SessionPipelineFailedPayload;
   'session.summary.final': SessionSummaryFinalPayload;
+  'storage.health.changed': StorageHealthChangedPayload;
+  'storage.metrics.sampled': StorageMetricsSampledPayload;
   'ui.interaction.sampled': UiInteractionSampledPayload;
   'user.profile.updated': UserProfileUpdatedPayload;
 }
@@ -2046,6 +2084,8 @@ export const TOPIC_VERSIONS: { readonly [T in keyof TopicPayloads]: string } = {
   'session.lifecycle.started': '1.0.0',
   'session.pipeline.failed': '1.0.0',
   'session.summary.final': '1.1.0',
+  'storage.health.changed': '1.0.0',
+  'storage.metrics.sampled': '1.0.0',
   'ui.interaction.sampled': '1.0.0',
   'user.profile.updated': '1.1.0',
 };

@@ -464,7 +464,14 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         values: &Tape<'_>,
         redacted: bool,
     ) -> Result<BusEntry<'t>, String> {
-        let bus = topic.spec.bus;
+        // Stream topics are `deny` (registry rule `route`): the forward API never reaches here
+        // with one, but says so rather than panicking.
+        let bus = topic.spec.bus.ok_or_else(|| {
+            format!(
+                "topic '{}' goes to a stream, not a bus: send it to the ingest API",
+                topic.spec.topic
+            )
+        })?;
         let bus_name = match bus {
             Bus::Session => Some(self.config.session_bus.as_str()),
             Bus::Analytics => self.config.analytics_bus.as_deref(),

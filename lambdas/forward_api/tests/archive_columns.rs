@@ -149,7 +149,7 @@ async fn every_analytics_detail_fits_the_archive_columns() {
     let routed: Vec<&str> = registry
         .topics()
         .iter()
-        .filter(|t| t.bus == Bus::Analytics && t.forwarding_policy != ForwardingPolicy::Deny)
+        .filter(|t| t.bus == Some(Bus::Analytics) && t.forwarding_policy != ForwardingPolicy::Deny)
         .map(|t| t.topic.as_str())
         .collect();
     let samples = samples();

@@ -107,6 +107,44 @@ pub fn check_entry(entry: &SourceEntry) -> Vec<Violation> {
             );
         }
     }
+    match (spec.bus, spec.stream) {
+        (None, None) => fail(
+            "route",
+            "a topic needs a route: 'bus' (session, analytics) or 'stream' (ingest)".into(),
+        ),
+        (Some(_), Some(_)) => fail(
+            "route",
+            "a topic goes to one place: set 'bus' or 'stream', not both".into(),
+        ),
+        (None, Some(stream)) => {
+            let name = stream.as_str();
+            if spec.forwarding_policy != ForwardingPolicy::Deny {
+                fail(
+                    "route",
+                    format!(
+                        "a topic of the '{name}' stream must have forwardingPolicy 'deny': it arrives through the ingest API, never from browser sessions"
+                    ),
+                );
+            }
+            if spec.producer.is_some() || spec.archive {
+                fail(
+                    "route",
+                    format!(
+                        "'producer' and 'archive' are bus settings (EventBridge source, EventBridge Archive); a topic of the '{name}' stream has neither (its archive is the stream's Parquet archive)"
+                    ),
+                );
+            }
+            if spec.meta_schema.is_some() || spec.redaction_hint.is_some() {
+                fail(
+                    "route",
+                    format!(
+                        "'metaSchema' and 'redactionHint' apply to forwarded events; the '{name}' stream's envelope has no meta and is not redacted"
+                    ),
+                );
+            }
+        }
+        (Some(_), None) => {}
+    }
     if spec.description.trim().is_empty() {
         fail(
             "description",
@@ -417,6 +455,28 @@ mod tests {
         s.producer = None;
         assert_eq!(s.source(), "nia.interface");
         assert!(!s.published(), "a denied session topic reaches no bus");
+    }
+
+    #[test]
+    fn a_topic_has_exactly_one_route_and_stream_topics_are_ingest_only() {
+        let mut s = spec("a.b");
+        s.bus = None;
+        assert_eq!(rules(&check_entry(&entry(s.clone()))), vec!["route"]);
+        s.stream = Some(Stream::Ingest);
+        assert_eq!(
+            rules(&check_entry(&entry(s.clone()))),
+            vec!["route"],
+            "a stream topic must be denied to the forward API"
+        );
+        s.forwarding_policy = ForwardingPolicy::Deny;
+        assert!(check_entry(&entry(s.clone())).is_empty());
+        assert_eq!(s.route(), Some(Route::Stream(Stream::Ingest)));
+        s.archive = true;
+        assert_eq!(rules(&check_entry(&entry(s.clone()))), vec!["route"]);
+        s.archive = false;
+        s.bus = Some(Bus::Session);
+        assert_eq!(rules(&check_entry(&entry(s.clone()))), vec!["route"]);
+        assert_eq!(s.route(), None);
     }
 
     #[test]

@@ -60,12 +60,16 @@ pub fn check_evolution(base: &[TopicSpec], current: &[TopicSpec]) -> Vec<Violati
             new.meta_schema.as_ref(),
             &mut breaks,
         );
-        if old.bus != new.bus {
+        if old.route() != new.route() {
+            let place = |t: &TopicSpec| {
+                t.route()
+                    .map_or_else(|| "nowhere".to_owned(), |r| r.to_string())
+            };
             breaks.push(format!(
-                "moved from the '{}' bus to the '{}' bus: rules on the '{}' bus stop receiving it",
-                old.bus.as_str(),
-                new.bus.as_str(),
-                old.bus.as_str()
+                "moved from {} to {}: consumers of {} stop receiving it",
+                place(old),
+                place(new),
+                place(old)
             ));
         }
         if old.source() != new.source() {
@@ -364,7 +368,7 @@ mod tests {
             t
         };
         let mut new = topic("1.1.0", base_schema());
-        new.bus = Bus::Analytics;
+        new.bus = Some(Bus::Analytics);
         new.aliases = vec!["summary.final".into(), "session.done".into()];
         new.producer = Some("session-pipeline".into());
         let m = messages(&check_evolution(
@@ -374,7 +378,7 @@ mod tests {
         assert_eq!(
             m,
             [
-                "breaking change without a major version bump (1.0.0 -> 1.1.0): moved from the 'session' bus to the 'analytics' bus: rules on the 'session' bus stop receiving it",
+                "breaking change without a major version bump (1.0.0 -> 1.1.0): moved from the 'session' bus to the 'analytics' bus: consumers of the 'session' bus stop receiving it",
                 "breaking change without a major version bump (1.0.0 -> 1.1.0): its source changed from 'nia.interface' to 'eventfabric.session-pipeline': rules matching the old source stop receiving it",
                 "breaking change without a major version bump (1.0.0 -> 1.1.0): alias 'session.final' was removed: clients still sending it get unknown_topic",
             ]

@@ -1,7 +1,8 @@
-//! The Glue (Hive) columns of a bus's Parquet archive, derived from the registry: the envelope
-//! of the forwarded detail, plus one `payload` struct whose fields are the union of the payload
-//! properties of every topic forwarded to that bus — as they leave the session: `drop`ped fields
-//! are absent (`hash`ed fields are strings either way: the registry rules allow hashing only
+//! The Glue (Hive) columns of a Parquet archive of one route (a bus or a stream), derived from
+//! the registry: the envelope of that route's records (the forwarded detail on a bus, the ingest
+//! envelope on the ingest stream), plus one `payload` struct whose fields are the union of the
+//! payload properties of every topic reaching that route — as they leave the session: `drop`ped
+//! fields are absent (`hash`ed fields are strings either way: the registry rules allow hashing only
 //! unconstrained string fields).
 //!
 //! JSON Schema → Hive: string/enum → `string`, integer → `bigint`, number → `double`, boolean →
@@ -15,7 +16,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{Bus, ForwardingPolicy, Registry, TopicSpec};
+use crate::{Bus, ForwardingPolicy, Registry, Route, Stream, TopicSpec};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,12 +51,49 @@ const ENVELOPE: [(&str, &str, &str); 8] = [
     ("client_ts", "clientTs", "client timestamp, RFC 3339 UTC"),
 ];
 
+/// The ingest envelope (`eventfabric_core::ingest::IngestRecord`, as written to the stream), in
+/// order. `timestamp` is read into `event_time`: a column named after a Hive keyword would need
+/// quoting in every query.
+const INGEST_ENVELOPE: [(&str, &str, &str); 6] = [
+    ("event_type", "event_type", "registry topic of the event"),
+    (
+        "event_time",
+        "timestamp",
+        "when the event happened, RFC 3339 UTC (sender's clock)",
+    ),
+    ("entity_id", "entity_id", "the entity the event is about"),
+    ("entity_type", "entity_type", "kind of entity, e.g. volume"),
+    (
+        "ingest_time",
+        "ingest_time",
+        "when the ingest API accepted it, RFC 3339 UTC",
+    ),
+    (
+        "request_id",
+        "request_id",
+        "the ingest API request that carried it",
+    ),
+];
+
 /// The archive columns of `bus`, or none when no topic is forwarded there.
 pub fn archive_columns(registry: &Registry, bus: Bus) -> Vec<GlueColumn> {
+    route_archive_columns(registry, Route::Bus(bus))
+}
+
+/// The archive columns of a route, or none when no topic reaches it.
+pub fn route_archive_columns(registry: &Registry, route: Route) -> Vec<GlueColumn> {
+    let (envelope, payload_comment): (&[(&str, &str, &str)], &str) = match route {
+        Route::Bus(_) => (&ENVELOPE, "redacted as forwarded"),
+        Route::Stream(Stream::Ingest) => (&INGEST_ENVELOPE, "as ingested"),
+    };
     let topics: Vec<&TopicSpec> = registry
         .topics()
         .iter()
-        .filter(|t| t.bus == bus && t.forwarding_policy != ForwardingPolicy::Deny)
+        .filter(|t| {
+            t.route() == Some(route)
+                && (matches!(route, Route::Stream(_))
+                    || t.forwarding_policy != ForwardingPolicy::Deny)
+        })
         .collect();
     if topics.is_empty() {
         return Vec::new();
@@ -73,7 +111,7 @@ pub fn archive_columns(registry: &Registry, bus: Bus) -> Vec<GlueColumn> {
                 .or_insert(hive_type);
         }
     }
-    let mut columns: Vec<GlueColumn> = ENVELOPE
+    let mut columns: Vec<GlueColumn> = envelope
         .iter()
         .map(|(name, key, comment)| GlueColumn {
             name: (*name).to_owned(),
@@ -88,7 +126,7 @@ pub fn archive_columns(registry: &Registry, bus: Bus) -> Vec<GlueColumn> {
             json_key: "payload".to_owned(),
             hive_type: format!("struct<{}>", struct_fields(&payload)),
             comment: format!(
-                "payload of {} (redacted as forwarded)",
+                "payload of {} ({payload_comment})",
                 topics
                     .iter()
                     .map(|t| t.topic.as_str())
@@ -177,6 +215,59 @@ mod tests {
         );
         assert_eq!(hive_type(&json!({"type": ["string", "null"]})), "string");
         assert_eq!(hive_type(&json!({})), "string");
+    }
+
+    #[test]
+    fn the_ingest_archive_reads_the_ingest_envelope_and_its_topics_payloads() {
+        let stream_topic = |name: &str, properties: Value| {
+            let spec = json!({
+                "topic": name, "version": "1.0.0", "description": "d", "deliveryPolicy": "at-least-once",
+                "bufferPolicy": "none", "piiLevel": "none", "forwardingPolicy": "deny",
+                "payloadSchema": {"type": "object", "properties": properties},
+                "stream": "ingest"
+            });
+            (format!("{name}.json"), spec.to_string())
+        };
+        let registry = Registry::from_sources(vec![
+            stream_topic(
+                "m.iops.sampled",
+                json!({"metrics": {"type": "object", "properties": {"iops": {"type": "number"}}}}),
+            ),
+            stream_topic("m.state.changed", json!({"state": {"type": "string"}})),
+            topic(
+                "a.b.c",
+                "analytics",
+                json!({"x": {"type": "string"}}),
+                json!({}),
+            ),
+        ])
+        .unwrap();
+        let columns = route_archive_columns(&registry, Route::Stream(Stream::Ingest));
+        let names: Vec<(&str, &str)> = columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.json_key.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("event_type", "event_type"),
+                ("event_time", "timestamp"),
+                ("entity_id", "entity_id"),
+                ("entity_type", "entity_type"),
+                ("ingest_time", "ingest_time"),
+                ("request_id", "request_id"),
+                ("payload", "payload")
+            ]
+        );
+        assert_eq!(
+            columns[6].hive_type,
+            "struct<metrics:struct<iops:double>,state:string>"
+        );
+        assert!(
+            columns[6]
+                .comment
+                .contains("m.iops.sampled, m.state.changed")
+        );
     }
 
     fn topic(name: &str, bus: &str, properties: Value, hint: Value) -> (String, String) {

@@ -195,7 +195,7 @@ mod tests {
         let summary = registry
             .resolve("session.summary.final")
             .expect("summary topic");
-        assert_eq!(summary.bus, Bus::Session);
+        assert_eq!(summary.route(), Some(Route::Bus(Bus::Session)));
         for t in registry.topics() {
             for alias in &t.aliases {
                 assert_eq!(registry.resolve(alias).map(|r| &r.topic), Some(&t.topic));

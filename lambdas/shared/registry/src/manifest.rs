@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use crate::glue::{GlueColumn, archive_columns};
+use crate::glue::{GlueColumn, archive_columns, route_archive_columns};
 pub use crate::model::INTERFACE_SOURCE;
-use crate::{Bus, ForwardingPolicy, PiiLevel, Registry};
+use crate::{Bus, ForwardingPolicy, PiiLevel, Registry, Route, Stream};
 
 /// Where the manifest lives, relative to the workspace root.
 pub const MANIFEST_PATH: &str = "cdk/generated/registry.json";
@@ -19,6 +19,8 @@ pub struct Manifest<'a> {
     /// Columns of the analytics bus's Parquet archive (Glue table), empty when no topic goes
     /// to the analytics bus.
     analytics_archive_columns: Vec<GlueColumn>,
+    /// Columns of the ingest stream's Parquet archive, empty when no topic goes to the stream.
+    ingest_archive_columns: Vec<GlueColumn>,
 }
 
 #[derive(Debug, Serialize)]
@@ -26,7 +28,12 @@ pub struct Manifest<'a> {
 pub struct ManifestTopic<'a> {
     topic: &'a str,
     version: &'a str,
-    bus: Bus,
+    /// The bus the topic is published to; absent for a stream topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bus: Option<Bus>,
+    /// The stream the topic is written to; absent for a bus topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<Stream>,
     forwarding_policy: ForwardingPolicy,
     pii_level: PiiLevel,
     archive: bool,
@@ -52,6 +59,7 @@ impl<'a> Manifest<'a> {
                 topic: &t.topic,
                 version: &t.version,
                 bus: t.bus,
+                stream: t.stream,
                 forwarding_policy: t.forwarding_policy,
                 pii_level: t.pii_level,
                 archive: t.archive,
@@ -67,6 +75,7 @@ impl<'a> Manifest<'a> {
             source: INTERFACE_SOURCE,
             topics,
             analytics_archive_columns: archive_columns(registry, Bus::Analytics),
+            ingest_archive_columns: route_archive_columns(registry, Route::Stream(Stream::Ingest)),
         }
     }
 

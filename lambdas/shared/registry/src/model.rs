@@ -41,8 +41,15 @@ pub struct TopicSpec {
     /// Other names clients may still send; they resolve to this topic.
     #[serde(default)]
     pub aliases: Vec<String>,
-    /// The platform bus this topic is published to.
-    pub bus: Bus,
+    /// The platform bus this topic is published to. Exactly one of `bus` and `stream`: a topic
+    /// goes to one place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<Bus>,
+    /// The platform stream this topic's events are written to (machine ingest, not browser
+    /// sessions): `ingest`. Its events arrive in the ingest envelope (`eventfabric_core::ingest`)
+    /// through the ingest API, never through the forward API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<Stream>,
     /// Keep an EventBridge Archive of this topic (regulated topics).
     #[serde(default)]
     pub archive: bool,
@@ -104,6 +111,38 @@ impl Bus {
     }
 }
 
+/// A platform stream (Kinesis), the other kind of route beside a bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    /// The ingest stream (machine metrics → stream processor → DynamoDB; Parquet archive).
+    Ingest,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Ingest => "ingest",
+        }
+    }
+}
+
+/// Where a topic's events go: one of the registry's two routing mechanisms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    Bus(Bus),
+    Stream(Stream),
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Route::Bus(b) => write!(f, "the '{}' bus", b.as_str()),
+            Route::Stream(s) => write!(f, "the '{}' stream", s.as_str()),
+        }
+    }
+}
+
 /// Fields to remove or pseudonymise before an event leaves the session, as JSON pointers
 /// into the payload (`/user/email`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -133,6 +172,16 @@ impl TopicSpec {
         match &self.producer {
             Some(producer) => format!("{PRODUCER_SOURCE_PREFIX}{producer}"),
             None => INTERFACE_SOURCE.to_owned(),
+        }
+    }
+
+    /// Where this topic's events go; `None` only for an entry the rules refuse (neither or both
+    /// of `bus` and `stream`).
+    pub fn route(&self) -> Option<Route> {
+        match (self.bus, self.stream) {
+            (Some(bus), None) => Some(Route::Bus(bus)),
+            (None, Some(stream)) => Some(Route::Stream(stream)),
+            _ => None,
         }
     }
 

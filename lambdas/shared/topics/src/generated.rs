@@ -2063,6 +2063,214 @@ impl<'de> ::serde::Deserialize<'de> for SessionSummaryFinalPayloadTranscriptItem
             })
     }
 }
+///Payload of `storage.health.changed` v1.0.0: A storage entity's health changed (healthy, degraded, failed), sent by machine agents to the ingest API beside its samples.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct StorageHealthChangedPayload {
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub reason: ::std::option::Option<StorageHealthChangedPayloadReason>,
+    pub status: StorageHealthChangedPayloadStatus,
+}
+///`StorageHealthChangedPayloadReason`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct StorageHealthChangedPayloadReason(::std::string::String);
+impl ::std::ops::Deref for StorageHealthChangedPayloadReason {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<StorageHealthChangedPayloadReason> for ::std::string::String {
+    fn from(value: StorageHealthChangedPayloadReason) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for StorageHealthChangedPayloadReason {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 1024usize {
+            return Err("longer than 1024 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for StorageHealthChangedPayloadReason {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for StorageHealthChangedPayloadReason {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for StorageHealthChangedPayloadReason {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///`StorageHealthChangedPayloadStatus`
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum StorageHealthChangedPayloadStatus {
+    #[serde(rename = "healthy")]
+    Healthy,
+    #[serde(rename = "degraded")]
+    Degraded,
+    #[serde(rename = "failed")]
+    Failed,
+}
+impl ::std::fmt::Display for StorageHealthChangedPayloadStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Healthy => f.write_str("healthy"),
+            Self::Degraded => f.write_str("degraded"),
+            Self::Failed => f.write_str("failed"),
+        }
+    }
+}
+impl ::std::str::FromStr for StorageHealthChangedPayloadStatus {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "healthy" => Ok(Self::Healthy),
+            "degraded" => Ok(Self::Degraded),
+            "failed" => Ok(Self::Failed),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for StorageHealthChangedPayloadStatus {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for StorageHealthChangedPayloadStatus {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///Payload of `storage.metrics.sampled` v1.0.0: A performance sample of a storage entity (volume, disk, array) for the IOPS dashboard, sent by machine agents to the ingest API. The latest sample per entity is kept; every sample is archived.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct StorageMetricsSampledPayload {
+    ///the period the sample covers
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub interval_seconds: ::std::option::Option<::std::num::NonZeroU64>,
+    pub metrics: StorageMetricsSampledPayloadMetrics,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub region: ::std::option::Option<StorageMetricsSampledPayloadRegion>,
+}
+///`StorageMetricsSampledPayloadMetrics`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct StorageMetricsSampledPayloadMetrics {
+    ///I/O operations per second, reads and writes
+    pub iops: f64,
+    ///mean I/O latency over the sample
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub latency_ms: ::std::option::Option<f64>,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub queue_depth: ::std::option::Option<i64>,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub read_iops: ::std::option::Option<f64>,
+    ///MB/s, reads and writes
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub throughput_mbps: ::std::option::Option<f64>,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub write_iops: ::std::option::Option<f64>,
+}
+///`StorageMetricsSampledPayloadRegion`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct StorageMetricsSampledPayloadRegion(::std::string::String);
+impl ::std::ops::Deref for StorageMetricsSampledPayloadRegion {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<StorageMetricsSampledPayloadRegion> for ::std::string::String {
+    fn from(value: StorageMetricsSampledPayloadRegion) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for StorageMetricsSampledPayloadRegion {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 32usize {
+            return Err("longer than 32 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for StorageMetricsSampledPayloadRegion {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for StorageMetricsSampledPayloadRegion {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for StorageMetricsSampledPayloadRegion {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
 ///Payload of `ui.interaction.sampled` v1.0.0: UI interaction telemetry (clicks, scroll depth) for product analytics; one event in ten is forwarded.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
@@ -2657,6 +2865,8 @@ pub const TOPICS: &[(&str, &str, &str)] = &[
     ("session.lifecycle.started", "1.0.0", "SessionLifecycleStartedPayload"),
     ("session.pipeline.failed", "1.0.0", "SessionPipelineFailedPayload"),
     ("session.summary.final", "1.1.0", "SessionSummaryFinalPayload"),
+    ("storage.health.changed", "1.0.0", "StorageHealthChangedPayload"),
+    ("storage.metrics.sampled", "1.0.0", "StorageMetricsSampledPayload"),
     ("ui.interaction.sampled", "1.0.0", "UiInteractionSampledPayload"),
     ("user.profile.updated", "1.1.0", "UserProfileUpdatedPayload"),
 ];
