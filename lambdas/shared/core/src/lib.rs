@@ -3,10 +3,12 @@
 //! in-memory one ([`MemorySink`]). Business logic depends on the trait, never on the SDK.
 
 pub mod aws;
+pub mod batch;
 pub mod bus;
 pub mod deadline;
 pub mod envelope;
 pub mod eventbridge;
+pub mod ingest;
 pub mod metrics;
 pub mod scan;
 #[cfg(feature = "secrets")]
