@@ -3,8 +3,7 @@
 //! line of the request recorded here.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::{HeaderMap, HeaderValue, header};
+use aws_lambda_events::http::{HeaderValue, header};
 use eventfabric_core::{Deadline, EventSink};
 use serde::Serialize;
 
@@ -164,17 +163,4 @@ fn refuse(
     response
 }
 
-fn json_response(status: u16, body: &impl Serialize) -> ApiGatewayV2httpResponse {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let mut response = ApiGatewayV2httpResponse::default();
-    response.status_code = i64::from(status);
-    response.headers = headers;
-    response.body = Some(Body::Text(
-        serde_json::to_string(body).expect("response serializes"),
-    ));
-    response
-}
+use eventfabric_core::http::json_response;

@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 
-use base64::Engine;
 use eventfabric_core::{ClientInfo, Timestamp};
 use serde::de;
 
@@ -342,42 +341,17 @@ pub fn decode_body(
     is_base64: bool,
     limits: RequestLimits,
 ) -> Result<Cow<'_, str>, RequestError> {
-    let body = body
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| RequestError::bad_request("request body is required"))?;
-    let too_large = |len: usize| RequestError {
-        status: 413,
-        code: "payload_too_large",
-        message: format!(
-            "request body is {len} bytes; the limit is {}",
-            limits.max_body_bytes
-        ),
-    };
-    // A base64 body decodes to 3/4 of its length: refuse oversize bodies before decoding.
-    let decoded_len_upper = if is_base64 {
-        (body.len() / 4).saturating_mul(3)
-    } else {
-        body.len()
-    };
-    if decoded_len_upper > limits.max_body_bytes.saturating_add(3) {
-        return Err(too_large(decoded_len_upper));
-    }
-    let bytes: Cow<'_, str> = if is_base64 {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|e| {
-                RequestError::bad_request(format!("body is marked base64 but does not decode: {e}"))
-            })?;
-        Cow::Owned(String::from_utf8(decoded).map_err(|e| {
-            RequestError::bad_request(format!("body is not UTF-8 text: {}", e.utf8_error()))
-        })?)
-    } else {
-        Cow::Borrowed(body)
-    };
-    if bytes.len() > limits.max_body_bytes {
-        return Err(too_large(bytes.len()));
-    }
-    Ok(bytes)
+    eventfabric_core::http::decode_body(body, is_base64, limits.max_body_bytes).map_err(|e| {
+        let message = e.to_string();
+        match e.status() {
+            413 => RequestError {
+                status: 413,
+                code: "payload_too_large",
+                message,
+            },
+            _ => RequestError::bad_request(message),
+        }
+    })
 }
 
 /// Parses a decoded body and checks the request-level rules.
@@ -432,6 +406,7 @@ pub fn parse_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     const LIMITS: RequestLimits = RequestLimits {
         max_body_bytes: 1024,

@@ -70,7 +70,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// Full jitter: a uniform delay in [0, min(max, base·2^retry)].
-    fn delay(&self, retry: u32) -> Duration {
+    pub fn delay(&self, retry: u32) -> Duration {
         let ceiling = self
             .base_delay
             .saturating_mul(1 << retry.min(16))

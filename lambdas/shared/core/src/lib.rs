@@ -8,8 +8,11 @@ pub mod bus;
 pub mod deadline;
 pub mod envelope;
 pub mod eventbridge;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod retry;
 pub mod scan;
 #[cfg(feature = "secrets")]
 pub mod secrets;
