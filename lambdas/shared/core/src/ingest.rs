@@ -54,15 +54,17 @@ pub struct CheckedEvent<'a> {
 }
 
 /// The record written to the stream: the event, normalised (UTC RFC 3339 timestamp), with what
-/// the ingest API adds.
+/// the ingest API adds. The payload is kept as text (`P = Box<RawValue>`, as the ingest API
+/// writes it) or read as a value in the same pass (`IngestRecord<serde_json::Value>`, as the
+/// processor validates it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IngestRecord {
+pub struct IngestRecord<P = Box<RawValue>> {
     pub event_type: String,
     pub timestamp: Timestamp,
     pub entity_id: String,
     pub entity_type: String,
-    pub payload: Box<RawValue>,
+    pub payload: P,
     /// When the ingest API accepted the event.
     pub ingest_time: Timestamp,
     /// The API Gateway request that carried it.
@@ -149,7 +151,10 @@ impl<'a> IngestEvent<'a> {
                         field: "timestamp",
                         message: format!(
                             "must be an RFC 3339 timestamp or epoch milliseconds, not {}",
-                            crate::text::echo(raw.get())
+                            serde_json::from_str::<String>(raw.get()).map_or_else(
+                                |_| crate::text::echo(raw.get()),
+                                |s| crate::text::echo(&s)
+                            )
                         ),
                     })
                 })
