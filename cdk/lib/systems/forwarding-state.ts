@@ -9,7 +9,7 @@ import type { EnvConfig, EnvName } from '../config';
 import { keepChildLogicalIds } from '../logical-ids';
 import { NAMES, resourceName, ruleArn } from '../naming';
 import type { GlueColumn } from '../registry';
-import { AnalyticsArchive } from '../constructs/analytics-archive';
+import { DATA_PREFIX, ParquetArchive } from '../constructs/parquet-archive';
 import { ConsumerInbox } from '../constructs/consumer-inbox';
 import { AlarmedDeadLetterQueue } from '../constructs/dead-letter-queue';
 import { allowEventBridgeDelivery } from '../constructs/policies';
@@ -58,7 +58,7 @@ export class ForwardingState extends Construct {
   readonly table: dynamodb.Table;
   readonly sessionConsumer: ConsumerInbox;
   /** Parquet archive of the analytics bus; absent when no topic is forwarded there. */
-  readonly analyticsArchive?: AnalyticsArchive;
+  readonly analyticsArchive?: ParquetArchive;
   /** Events the analytics rule could not deliver to Firehose. */
   readonly analyticsDeliveryDlq?: AlarmedDeadLetterQueue;
 
@@ -120,7 +120,7 @@ export class ForwardingState extends Construct {
     const archive = props.analyticsArchive;
     if (archive && archive.topics.length > 0) {
       const archiveName = name(NAMES.analyticsArchive);
-      this.analyticsArchive = new AnalyticsArchive(this, 'AnalyticsArchive', {
+      this.analyticsArchive = new ParquetArchive(this, 'AnalyticsArchive', {
         key,
         alarmTopic,
         settings: archive.settings,
@@ -128,8 +128,13 @@ export class ForwardingState extends Construct {
         removalPolicy,
         logRetention: props.logRetention,
         name: archiveName,
+        label: 'analytics',
         columns: archive.columns,
-        topics: archive.topics,
+        layout: { kind: 'day-and-topic', topics: archive.topics },
+        tableName: 'interface_events',
+        tableDescription:
+          'Interface events of the analytics bus, as forwarded (redacted). Columns generated from the topic registry.',
+        dataPrefix: DATA_PREFIX,
       });
       this.analyticsDeliveryDlq = new AlarmedDeadLetterQueue(this, 'AnalyticsDeliveryDlq', {
         key,

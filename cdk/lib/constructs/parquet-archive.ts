@@ -2,6 +2,7 @@ import { Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -12,52 +13,72 @@ import type { EnvConfig } from '../config';
 import type { GlueColumn } from '../registry';
 import { alarmToTopic } from './alarms';
 
-export interface AnalyticsArchiveProps {
+/** Lifecycle, buffering and alarm settings of an archive (per environment). */
+export type ArchiveSettings = EnvConfig['analyticsArchive'];
+
+/** How the archive's objects are laid out (and partitioned in the Glue table). */
+export type ArchiveLayout =
+  /** `dt=YYYY-MM-DD/topic=<topic>/`: arrival day, topic read from each record (dynamic partitioning). */
+  | { readonly kind: 'day-and-topic'; readonly topics: string[] }
+  /** `year=YYYY/month=MM/day=DD/hour=HH/`: arrival hour, from Firehose's clock (no record parsing). */
+  | { readonly kind: 'hourly' };
+
+export interface ParquetArchiveProps {
   readonly key: kms.IKey;
   readonly alarmTopic: sns.ITopic;
-  /** Lifecycle, buffering and alarm settings (per environment). */
-  readonly settings: EnvConfig['analyticsArchive'];
+  readonly settings: ArchiveSettings;
   /** For descriptions. */
   readonly envName: string;
   readonly removalPolicy: RemovalPolicy;
   readonly logRetention: logs.RetentionDays;
-  /** `eventfabric-<env>-analytics-archive`: bucket, stream and Glue database are named from it. */
+  /** `eventfabric-<env>-<archive>`: bucket, delivery stream and Glue database are named from it. */
   readonly name: string;
-  /** Columns from the topic registry (`analyticsArchiveColumns` of the manifest). */
+  /** Columns from the topic registry (`analyticsArchiveColumns`, `ingestArchiveColumns`). */
   readonly columns: GlueColumn[];
-  /** Topics that can appear (partition projection values). */
-  readonly topics: string[];
+  readonly layout: ArchiveLayout;
+  /** What is archived, for descriptions: `analytics`, `ingest`. */
+  readonly label: string;
+  /** The Glue table's name and description. */
+  readonly tableName: string;
+  readonly tableDescription: string;
+  /** Where the Parquet files go, under the bucket (ends with `/`); partitions follow. */
+  readonly dataPrefix: string;
+  /**
+   * Read the records from this Kinesis stream (Firehose's `KinesisStreamAsSource`, its own
+   * shared-throughput reader), instead of taking direct puts (from an EventBridge rule).
+   */
+  readonly sourceStream?: kinesis.IStream;
 }
 
-/** Where the Parquet files go, under the bucket; partitions follow. */
+/** The analytics archive's data prefix. */
 export const DATA_PREFIX = 'analytics/';
 export const ERROR_PREFIX = 'errors/';
 
 /**
- * The analytics archive: Firehose (direct put, CMK-encrypted) → S3 as Parquet through a Glue
- * table whose columns come from the registry, dynamically partitioned
- * `dt=YYYY-MM-DD/topic=<topic>/` (arrival day; topic from the record), failures under
- * `errors/<error type>/dt=…/`. The bucket is KMS-encrypted, TLS-only, never public, with access
- * logs, and moves data to Glacier (and optionally expires it) per environment. The Glue table
- * uses partition projection, so Athena queries need no crawler or `MSCK REPAIR`.
- *
- * The rule that feeds the stream lives in the stateless stack (see `AnalyticsRoute`).
+ * A Parquet archive: Firehose → S3 as Parquet through a Glue table whose columns come from the
+ * registry. Fed by direct puts (an EventBridge rule: the analytics bus) or read from a Kinesis
+ * stream (the ingest stream). Laid out by day and topic (dynamic partitioning) or by hour;
+ * failures under `errors/<error type>/…`. The bucket is KMS-encrypted, TLS-only, never public,
+ * with access logs, and moves data to Glacier (and optionally expires it) per environment. The
+ * Glue table uses partition projection, so Athena queries need no crawler or `MSCK REPAIR`.
+ * Parquet conversion needs a buffer of at least 64 MiB, which it gets.
  */
-export class AnalyticsArchive extends Construct {
+export class ParquetArchive extends Construct {
   readonly bucket: s3.Bucket;
   readonly accessLogs: s3.Bucket;
   readonly database: glue.CfnDatabase;
   readonly table: glue.CfnTable;
   readonly deliveryStream: firehose.CfnDeliveryStream;
   readonly databaseName: string;
-  readonly tableName = 'interface_events';
+  readonly tableName: string;
 
-  constructor(scope: Construct, id: string, props: AnalyticsArchiveProps) {
+  constructor(scope: Construct, id: string, props: ParquetArchiveProps) {
     super(scope, id);
-    const { key, settings, name, removalPolicy } = props;
+    const { key, settings, name, removalPolicy, layout } = props;
+    this.tableName = props.tableName;
     const stack = Stack.of(this);
     if (props.columns.length === 0) {
-      throw new Error('AnalyticsArchive needs columns: no topic is forwarded to the analytics bus');
+      throw new Error(`ParquetArchive ${name} needs columns: no registry topic reaches it`);
     }
 
     this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
@@ -106,35 +127,73 @@ export class AnalyticsArchive extends Construct {
     this.databaseName = name.replace(/-/g, '_');
     this.database = new glue.CfnDatabase(this, 'Database', {
       catalogId: stack.account,
-      databaseInput: { name: this.databaseName, description: `eventfabric ${props.envName}: analytics archive` },
+      databaseInput: {
+        name: this.databaseName,
+        description: `eventfabric ${props.envName}: ${props.label} archive`,
+      },
     });
-    const location = `s3://${this.bucket.bucketName}/${DATA_PREFIX}`;
+    const location = `s3://${this.bucket.bucketName}/${props.dataPrefix}`;
+    const partitioning =
+      layout.kind === 'day-and-topic'
+        ? {
+            keys: [
+              { name: 'dt', type: 'string', comment: 'arrival day, YYYY-MM-DD (UTC)' },
+              { name: 'topic', type: 'string', comment: 'canonical registry topic' },
+            ],
+            projection: {
+              'projection.dt.type': 'date',
+              'projection.dt.format': 'yyyy-MM-dd',
+              'projection.dt.range': '2026-01-01,NOW',
+              'projection.topic.type': 'enum',
+              'projection.topic.values': [...layout.topics].sort().join(','),
+              'storage.location.template': `${location}dt=\${dt}/topic=\${topic}/`,
+            },
+            prefix: `${props.dataPrefix}dt=!{timestamp:yyyy-MM-dd}/topic=!{partitionKeyFromQuery:topic}/`,
+            errorPrefix: `${ERROR_PREFIX}!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/`,
+          }
+        : {
+            keys: [
+              { name: 'year', type: 'string', comment: 'arrival year (UTC)' },
+              { name: 'month', type: 'string', comment: 'arrival month, 01-12' },
+              { name: 'day', type: 'string', comment: 'arrival day of month, 01-31' },
+              { name: 'hour', type: 'string', comment: 'arrival hour, 00-23' },
+            ],
+            projection: {
+              'projection.year.type': 'integer',
+              'projection.year.range': '2026,2099',
+              'projection.month.type': 'integer',
+              'projection.month.range': '1,12',
+              'projection.month.digits': '2',
+              'projection.day.type': 'integer',
+              'projection.day.range': '1,31',
+              'projection.day.digits': '2',
+              'projection.hour.type': 'integer',
+              'projection.hour.range': '0,23',
+              'projection.hour.digits': '2',
+              'storage.location.template': `${location}year=\${year}/month=\${month}/day=\${day}/hour=\${hour}/`,
+            },
+            prefix: `${props.dataPrefix}year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/`,
+            errorPrefix: `${ERROR_PREFIX}!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/`,
+          };
+    const partitionNames = new Set(partitioning.keys.map((k) => k.name));
     this.table = new glue.CfnTable(this, 'Table', {
       catalogId: stack.account,
       databaseName: this.databaseName,
       tableInput: {
         name: this.tableName,
-        description: 'Interface events of the analytics bus, as forwarded (redacted). Columns generated from the topic registry.',
+        description: props.tableDescription,
         tableType: 'EXTERNAL_TABLE',
-        partitionKeys: [
-          { name: 'dt', type: 'string', comment: 'arrival day, YYYY-MM-DD (UTC)' },
-          { name: 'topic', type: 'string', comment: 'canonical registry topic' },
-        ],
+        partitionKeys: partitioning.keys,
         parameters: {
           classification: 'parquet',
           'parquet.compression': 'SNAPPY',
           'projection.enabled': 'true',
-          'projection.dt.type': 'date',
-          'projection.dt.format': 'yyyy-MM-dd',
-          'projection.dt.range': '2026-01-01,NOW',
-          'projection.topic.type': 'enum',
-          'projection.topic.values': [...props.topics].sort().join(','),
-          'storage.location.template': `${location}dt=\${dt}/topic=\${topic}/`,
+          ...partitioning.projection,
         },
         storageDescriptor: {
-          // The partition key `topic` is also the record's topic: keep the data column apart.
+          // A partition key that is also a record field (`topic`): keep the data column apart.
           columns: props.columns
-            .filter((c) => c.name !== 'topic')
+            .filter((c) => !partitionNames.has(c.name))
             .map((c) => ({ name: c.name, type: c.type, comment: c.comment })),
           location,
           inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
@@ -188,6 +247,21 @@ export class AnalyticsArchive extends Construct {
               resources: [key.keyArn],
               conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` } },
             }),
+            ...(props.sourceStream
+              ? [
+                  new iam.PolicyStatement({
+                    sid: 'ReadSourceStream',
+                    actions: ['kinesis:DescribeStream', 'kinesis:GetShardIterator', 'kinesis:GetRecords', 'kinesis:ListShards'],
+                    resources: [props.sourceStream.streamArn],
+                  }),
+                  new iam.PolicyStatement({
+                    sid: 'DecryptSourceStream',
+                    actions: ['kms:Decrypt'],
+                    resources: [key.keyArn],
+                    conditions: { StringEquals: { 'kms:ViaService': `kinesis.${stack.region}.amazonaws.com` } },
+                  }),
+                ]
+              : []),
             new iam.PolicyStatement({
               sid: 'LogDeliveryErrors',
               actions: ['logs:PutLogEvents'],
@@ -211,31 +285,44 @@ export class AnalyticsArchive extends Construct {
     );
     this.deliveryStream = new firehose.CfnDeliveryStream(this, 'Stream', {
       deliveryStreamName: name,
-      deliveryStreamType: 'DirectPut',
-      deliveryStreamEncryptionConfigurationInput: { keyType: 'CUSTOMER_MANAGED_CMK', keyArn: key.keyArn },
+      ...(props.sourceStream
+        ? {
+            // Records stay encrypted in the stream (its key); Firehose-side encryption applies
+            // to direct puts only.
+            deliveryStreamType: 'KinesisStreamAsSource',
+            kinesisStreamSourceConfiguration: { kinesisStreamArn: props.sourceStream.streamArn, roleArn: role.roleArn },
+          }
+        : {
+            deliveryStreamType: 'DirectPut',
+            deliveryStreamEncryptionConfigurationInput: { keyType: 'CUSTOMER_MANAGED_CMK', keyArn: key.keyArn },
+          }),
       extendedS3DestinationConfiguration: {
         bucketArn: this.bucket.bucketArn,
         roleArn: role.roleArn,
-        prefix: `${DATA_PREFIX}dt=!{timestamp:yyyy-MM-dd}/topic=!{partitionKeyFromQuery:topic}/`,
-        errorOutputPrefix: `${ERROR_PREFIX}!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/`,
+        prefix: partitioning.prefix,
+        errorOutputPrefix: partitioning.errorPrefix,
         // Parquet conversion and dynamic partitioning both need buffers of at least 64 MB.
         bufferingHints: { intervalInSeconds: settings.bufferSeconds, sizeInMBs: 64 },
         compressionFormat: 'UNCOMPRESSED', // Parquet compresses its pages (Snappy)
         encryptionConfiguration: { kmsEncryptionConfig: { awskmsKeyArn: key.keyArn } },
         cloudWatchLoggingOptions: { enabled: true, logGroupName: errorLogs.logGroupName, logStreamName: errorStream.logStreamName },
-        dynamicPartitioningConfiguration: { enabled: true, retryOptions: { durationInSeconds: 300 } },
-        processingConfiguration: {
-          enabled: true,
-          processors: [
-            {
-              type: 'MetadataExtraction',
-              parameters: [
-                { parameterName: 'MetadataExtractionQuery', parameterValue: '{topic: .topic}' },
-                { parameterName: 'JsonParsingEngine', parameterValue: 'JQ-1.6' },
-              ],
-            },
-          ],
-        },
+        ...(layout.kind === 'day-and-topic'
+          ? {
+              dynamicPartitioningConfiguration: { enabled: true, retryOptions: { durationInSeconds: 300 } },
+              processingConfiguration: {
+                enabled: true,
+                processors: [
+                  {
+                    type: 'MetadataExtraction',
+                    parameters: [
+                      { parameterName: 'MetadataExtractionQuery', parameterValue: '{topic: .topic}' },
+                      { parameterName: 'JsonParsingEngine', parameterValue: 'JQ-1.6' },
+                    ],
+                  },
+                ],
+              },
+            }
+          : {}),
         dataFormatConversionConfiguration: {
           enabled: true,
           inputFormatConfiguration: {
