@@ -25,6 +25,10 @@ export const NAMES = {
   sessionPipelineTrigger: 'session-pipeline-trigger',
   /** session.pipeline.failed: its queue and DLQs (stateful) and the rule feeding them. */
   sessionPipelineFailures: 'session-pipeline-failures',
+  /** The ingest Kinesis stream (its alarms and dashboard name it in metric dimensions). */
+  ingestStream: 'ingest',
+  /** The ingest stream's Parquet archive: bucket, delivery stream and Glue database. */
+  ingestArchive: 'ingest-archive',
   sessionBus: 'session',
   analyticsBus: 'analytics',
 } as const;

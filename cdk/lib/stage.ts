@@ -4,6 +4,7 @@ import type { EnvConfig } from './config';
 import { resourceName } from './naming';
 import type { RegistryManifest } from './registry';
 import { StatefulStack } from './stacks/stateful-stack';
+import { IngestStatefulStack, IngestStatelessStack } from './stacks/ingest-stacks';
 import { SessionPipelineStatefulStack, SessionPipelineStatelessStack } from './stacks/session-pipeline-stacks';
 import { StatelessStack } from './stacks/stateless-stack';
 
@@ -21,6 +22,8 @@ export class EventFabricStage extends Stage {
   readonly stateless: StatelessStack;
   readonly sessionPipelineStateful: SessionPipelineStatefulStack;
   readonly sessionPipelineStateless: SessionPipelineStatelessStack;
+  readonly ingestStateful: IngestStatefulStack;
+  readonly ingestStateless: IngestStatelessStack;
 
   constructor(scope: Construct, id: string, props: EventFabricStageProps) {
     super(scope, id, { ...props, env: { account: props.config.account, region: props.config.region } });
@@ -57,6 +60,24 @@ export class EventFabricStage extends Stage {
       platform: this.stateful,
       state: this.sessionPipelineStateful,
       registry,
+      tags,
+    });
+    this.ingestStateful = new IngestStatefulStack(this, 'IngestStateful', {
+      stackName: resourceName(config.name, 'ingest-stateful'),
+      description: `eventfabric ${config.name}: ingest stream, state table, malformed topic and Parquet archive (stateful)`,
+      terminationProtection: config.name === 'prod',
+      config,
+      registry,
+      platform: this.stateful,
+      tags,
+    });
+    this.ingestStateless = new IngestStatelessStack(this, 'IngestStateless', {
+      stackName: resourceName(config.name, 'ingest-stateless'),
+      description: `eventfabric ${config.name}: ingest API, stream processor, alarms, dashboard and budget (stateless)`,
+      config,
+      registry,
+      platform: this.stateful,
+      state: this.ingestStateful,
       tags,
     });
   }

@@ -20,5 +20,17 @@ export const dev: EnvConfig = {
     pointInTimeRecovery: false,
     failedExecutionsAlarmThreshold: 1,
   },
+  ingest: {
+    peak: { eventsPerSecond: 100, eventBytes: 600 },
+    average: { eventsPerSecond: 5, eventsPerRequest: 50, writesPerEvent: 1 },
+    stream: { capacity: { mode: 'provisioned', shards: 1 }, retentionHours: 24 },
+    api: { throttleRatePerSec: 100, throttleBurst: 200 },
+    ingestFunction: { memoryMb: 256, timeoutSeconds: 10 },
+    processor: { memoryMb: 256, timeoutSeconds: 30, batchSize: 100, batchWindowSeconds: 5, maxRecordAgeSeconds: 3600, retryAttempts: 3 },
+    archive: { glacierAfterDays: 30, expireAfterDays: 90, bufferSeconds: 300, freshnessAlarmSeconds: 900, accessLogRetentionDays: 30 },
+    pointInTimeRecovery: false,
+    alarms: { iteratorAgeSeconds: 60, malformedRatePercent: 5, onFailureDepth: 10 },
+    monthlyBudgetUsd: 50,
+  },
   ruleTargets: { retryAttempts: 3, maxEventAgeMinutes: 60 },
 };

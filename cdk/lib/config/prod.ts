@@ -21,5 +21,20 @@ export const prod: EnvConfig = {
     pointInTimeRecovery: true,
     failedExecutionsAlarmThreshold: 1,
   },
+  ingest: {
+    // The plan's target: 4,000 events/s of ~512 bytes (600 as written) at the burst.
+    peak: { eventsPerSecond: 4000, eventBytes: 600 },
+    // The plan's month: 200 streams × 10 events/s, agents sending 100 events per request.
+    average: { eventsPerSecond: 2000, eventsPerRequest: 100, writesPerEvent: 1 },
+    stream: { capacity: { mode: 'provisioned', shards: 5 }, retentionHours: 24 },
+    // The peak even if every agent sent one event per request.
+    api: { throttleRatePerSec: 4000, throttleBurst: 8000 },
+    ingestFunction: { memoryMb: 512, timeoutSeconds: 10 },
+    processor: { memoryMb: 512, timeoutSeconds: 30, batchSize: 100, batchWindowSeconds: 5, maxRecordAgeSeconds: 24 * 3600, retryAttempts: 10 },
+    archive: { glacierAfterDays: 90, bufferSeconds: 300, freshnessAlarmSeconds: 900, accessLogRetentionDays: 365 },
+    pointInTimeRecovery: true,
+    alarms: { iteratorAgeSeconds: 60, malformedRatePercent: 5, onFailureDepth: 10 },
+    monthlyBudgetUsd: 300,
+  },
   ruleTargets: { retryAttempts: 185, maxEventAgeMinutes: 24 * 60 },
 };

@@ -20,5 +20,17 @@ export const staging: EnvConfig = {
     pointInTimeRecovery: false,
     failedExecutionsAlarmThreshold: 1,
   },
+  ingest: {
+    peak: { eventsPerSecond: 800, eventBytes: 600 },
+    average: { eventsPerSecond: 100, eventsPerRequest: 100, writesPerEvent: 1 },
+    stream: { capacity: { mode: 'provisioned', shards: 1 }, retentionHours: 24 },
+    api: { throttleRatePerSec: 800, throttleBurst: 1600 },
+    ingestFunction: { memoryMb: 256, timeoutSeconds: 10 },
+    processor: { memoryMb: 512, timeoutSeconds: 30, batchSize: 100, batchWindowSeconds: 5, maxRecordAgeSeconds: 6 * 3600, retryAttempts: 5 },
+    archive: { glacierAfterDays: 30, expireAfterDays: 365, bufferSeconds: 300, freshnessAlarmSeconds: 900, accessLogRetentionDays: 90 },
+    pointInTimeRecovery: false,
+    alarms: { iteratorAgeSeconds: 60, malformedRatePercent: 5, onFailureDepth: 10 },
+    monthlyBudgetUsd: 150,
+  },
   ruleTargets: { retryAttempts: 8, maxEventAgeMinutes: 6 * 60 },
 };

@@ -79,9 +79,59 @@ export interface EnvConfig {
     /** Failed executions per 5 minutes at which the alarm fires. */
     readonly failedExecutionsAlarmThreshold: number;
   };
+  /** The ingest stream (HTTP ingest → Kinesis → processor → DynamoDB; Parquet archive). */
+  readonly ingest: IngestConfig;
   /** Retries and maximum age for EventBridge deliveries to a rule target before its DLQ. */
   readonly ruleTargets: {
     readonly retryAttempts: number;
     readonly maxEventAgeMinutes: number;
   };
+}
+
+/** Kinesis capacity: a number of provisioned shards, or on-demand. */
+export type StreamCapacity = { readonly mode: 'provisioned'; readonly shards: number } | { readonly mode: 'on-demand' };
+
+export interface IngestConfig {
+  /**
+   * The load this environment must carry at its peak: synth fails when `stream.capacity`
+   * cannot (README, "Ingest stream: capacity and cost"). `eventBytes` is a record as written
+   * (the event plus the ingest time and request id, about 100 bytes).
+   */
+  readonly peak: { readonly eventsPerSecond: number; readonly eventBytes: number };
+  /** The month's average load, for the cost estimate. */
+  readonly average: {
+    readonly eventsPerSecond: number;
+    /** Events per ingest request (agents batch). */
+    readonly eventsPerRequest: number;
+    /** Items written per event after the processor keeps the newest per entity and batch (≤ 1). */
+    readonly writesPerEvent: number;
+  };
+  readonly stream: { readonly capacity: StreamCapacity; readonly retentionHours: number };
+  /** Stage throttling of the ingest API. */
+  readonly api: { readonly throttleRatePerSec: number; readonly throttleBurst: number };
+  readonly ingestFunction: { readonly memoryMb: number; readonly timeoutSeconds: number };
+  readonly processor: {
+    readonly memoryMb: number;
+    readonly timeoutSeconds: number;
+    readonly batchSize: number;
+    /** How long Lambda gathers records before invoking with a partial batch. */
+    readonly batchWindowSeconds: number;
+    /** Records older than this go to the on-failure destination instead of being retried. */
+    readonly maxRecordAgeSeconds: number;
+    /** Retries of a failing batch (after bisecting) before the on-failure destination. */
+    readonly retryAttempts: number;
+  };
+  readonly archive: EnvConfig['analyticsArchive'];
+  /** Point-in-time recovery of the state table. */
+  readonly pointInTimeRecovery: boolean;
+  readonly alarms: {
+    /** The processor's iterator age (ms behind the stream's tip) at which the lag alarm fires, in seconds. */
+    readonly iteratorAgeSeconds: number;
+    /** Malformed events in percent of processed ones (5 minutes) at which the alarm fires. */
+    readonly malformedRatePercent: number;
+    /** Batches in the processor's on-failure queue at which its alarm fires. */
+    readonly onFailureDepth: number;
+  };
+  /** The ingest system's monthly AWS Budgets limit (USD); alerts at 80 % actual and 100 % forecast. */
+  readonly monthlyBudgetUsd: number;
 }

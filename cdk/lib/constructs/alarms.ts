@@ -25,7 +25,7 @@ export interface TopicAlarmProps {
 export function alarmToTopic(
   scope: Construct,
   id: string,
-  metric: cloudwatch.Metric,
+  metric: cloudwatch.Metric | cloudwatch.MathExpression,
   topic: sns.ITopic,
   props: TopicAlarmProps,
 ): cloudwatch.Alarm {

@@ -341,6 +341,14 @@ export class ParquetArchive extends Construct {
       },
     });
     this.deliveryStream.node.addDependency(role);
+    if (props.sourceStream) {
+      Validations.of(this.deliveryStream).acknowledge({
+        id: 'AwsSolutions-KDF1',
+        reason:
+          'Firehose-side encryption exists for direct puts only; with a Kinesis source the records stay encrypted in the ' +
+          'stream (platform key) and the objects are written with the platform key (the bucket encryption config).',
+      });
+    }
     this.deliveryStream.addResourceDependency(this.table);
 
     // What can pile up unseen: records waiting to be delivered, and records that failed

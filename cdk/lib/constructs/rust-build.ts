@@ -14,6 +14,8 @@ export const FUNCTION_BINARIES: readonly string[] = [
   'secret-rotation',
   // The four session pipeline steps (PIPELINE_STEP picks one).
   'session-pipeline',
+  'ingest-api',
+  'stream-processor',
 ];
 
 let lambdaDir: string | undefined;

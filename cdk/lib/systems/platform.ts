@@ -50,14 +50,16 @@ export class Platform extends Construct {
       enableKeyRotation: true,
       removalPolicy: props.removalPolicy,
     });
-    // EventBridge (delivering to encrypted queues) and CloudWatch (alarming to the encrypted
-    // topic) encrypt with this key on our behalf, from this account only.
+    // EventBridge (delivering to encrypted queues), CloudWatch (alarming to the encrypted
+    // topic) and AWS Budgets (budget alerts to that topic) encrypt with this key on our
+    // behalf, from this account only.
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'AllowPlatformServicesToEncrypt',
         principals: [
           new iam.ServicePrincipal('events.amazonaws.com'),
           new iam.ServicePrincipal('cloudwatch.amazonaws.com'),
+          new iam.ServicePrincipal('budgets.amazonaws.com'),
         ],
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
         resources: ['*'], // in a key policy, '*' means this key
@@ -71,6 +73,16 @@ export class Platform extends Construct {
       masterKey: this.key,
       enforceSSL: true,
     });
+    // Budget alerts (the ingest system's monthly budget) arrive on the same topic.
+    this.alarmTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowBudgetAlerts',
+        principals: [new iam.ServicePrincipal('budgets.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.key.stack.account } },
+      }),
+    );
     if (props.alarmEmail) {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }

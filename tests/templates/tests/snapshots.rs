@@ -94,8 +94,8 @@ fn snapshot_env(env: &str) {
     let names: Vec<&str> = stacks.iter().map(|(stem, _)| stem.as_str()).collect();
     assert_eq!(
         names.len(),
-        4,
-        "{env}: expected the platform's and the session pipeline's stateful and stateless stacks, found {names:?}"
+        6,
+        "{env}: expected a stateful and a stateless stack each for the platform, the session pipeline and the ingest stream, found {names:?}"
     );
     for (stem, mut template) in stacks {
         redact_asset_hashes(&mut template);
