@@ -531,19 +531,22 @@ describe('stateful resources', () => {
 
 describe('function builds', () => {
   test('every function binary the workspace build makes is deployed, and no other can be', () => {
-    const names = [dev.stage.stateful, dev.stage.stateless, dev.stage.sessionPipelineStateful, dev.stage.sessionPipelineStateless]
+    const names = dev.stage.node.children
+      .filter((c): c is Stack => c instanceof Stack)
       .flatMap((stack) => Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function')))
       .map((f) => f.Properties.FunctionName)
       .sort();
     assert.deepEqual(names, [
       'eventfabric-dev-forward-api',
+      'eventfabric-dev-ingest-api',
       'eventfabric-dev-session-compliance',
       'eventfabric-dev-session-persistence',
       'eventfabric-dev-session-sentiment',
       'eventfabric-dev-session-summary',
       'eventfabric-dev-signing-secret-rotation',
+      'eventfabric-dev-stream-processor',
     ]);
-    assert.deepEqual([...FUNCTION_BINARIES].sort(), ['forward-api', 'secret-rotation', 'session-pipeline']);
+    assert.deepEqual([...FUNCTION_BINARIES].sort(), ['forward-api', 'ingest-api', 'secret-rotation', 'session-pipeline', 'stream-processor']);
     assert.throws(() => registerBinary('typo-api'), /binary 'typo-api' is not in FUNCTION_BINARIES/);
   });
 });
