@@ -220,22 +220,60 @@ pub async fn put_synthesized_rule(
 }
 
 /// A DynamoDB table as a synthesized template declares it (`props`: the resource's
-/// properties): name, key schema, attribute types, and TTL when it has one.
+/// properties): name, key schema, attribute types, global secondary indexes, its stream, and
+/// TTL when it has one.
 pub async fn create_synthesized_table(dynamodb: &aws_sdk_dynamodb::Client, props: &Value) {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
         TimeToLiveSpecification,
+    };
+    let key_schema = |keys: &Value| -> Vec<KeySchemaElement> {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .map(|key| {
+                KeySchemaElement::builder()
+                    .attribute_name(key["AttributeName"].as_str().unwrap())
+                    .key_type(KeyType::from(key["KeyType"].as_str().unwrap()))
+                    .build()
+                    .unwrap()
+            })
+            .collect()
     };
     let table = props["TableName"].as_str().expect("the table has a name");
     let mut create = dynamodb
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest);
-    for key in props["KeySchema"].as_array().unwrap() {
-        create = create.key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key["AttributeName"].as_str().unwrap())
-                .key_type(KeyType::from(key["KeyType"].as_str().unwrap()))
+    create = create.set_key_schema(Some(key_schema(&props["KeySchema"])));
+    for index in props["GlobalSecondaryIndexes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        create = create.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index["IndexName"].as_str().unwrap())
+                .set_key_schema(Some(key_schema(&index["KeySchema"])))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(
+                            index["Projection"]["ProjectionType"]
+                                .as_str()
+                                .unwrap_or("ALL"),
+                        ))
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        );
+    }
+    if let Some(view) = props["StreamSpecification"]["StreamViewType"].as_str() {
+        create = create.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view))
                 .build()
                 .unwrap(),
         );
