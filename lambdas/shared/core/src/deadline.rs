@@ -25,9 +25,18 @@ impl Deadline {
 
     /// From a Lambda invocation's deadline (epoch milliseconds, `Context::deadline`) less
     /// `margin` kept for answering; `now_ms` is the wall clock at the same moment.
+    ///
+    /// A deadline before 2000-01-01 is not an epoch time but a duration: cargo-lambda's local
+    /// runtime (`cargo lambda watch`, 1.9) sends the invocation timeout itself (`600000`), which
+    /// read as a time would have every call "out of time" before it starts.
     pub fn from_epoch_ms(deadline_ms: u64, now_ms: i64, margin: Duration) -> Self {
-        let now_ms = u64::try_from(now_ms).unwrap_or(0);
-        let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+        const Y2000_MS: u64 = 946_684_800_000;
+        let remaining = if deadline_ms < Y2000_MS {
+            Duration::from_millis(deadline_ms)
+        } else {
+            let now_ms = u64::try_from(now_ms).unwrap_or(0);
+            Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+        };
         Self::after(remaining.saturating_sub(margin))
     }
 
@@ -81,6 +90,20 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_in_epoch_ms_or_a_local_runtime_duration() {
+        let now_ms = 1_796_040_000_000;
+        let margin = Duration::from_millis(500);
+        let epoch = Deadline::from_epoch_ms(1_796_040_010_000, now_ms, margin);
+        assert_eq!(epoch.remaining(), Some(Duration::from_millis(9_500)));
+        // cargo lambda watch: the timeout itself.
+        let local = Deadline::from_epoch_ms(600_000, now_ms, margin);
+        assert_eq!(local.remaining(), Some(Duration::from_millis(599_500)));
+        // A deadline already passed is no time at all.
+        let past = Deadline::from_epoch_ms(1_796_039_000_000, now_ms, margin);
+        assert_eq!(past.remaining(), Some(Duration::ZERO));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_future_past_the_deadline_is_cut_off() {
