@@ -22,7 +22,7 @@ export const staging: EnvConfig = {
   },
   ingest: {
     peak: { eventsPerSecond: 800, eventBytes: 600 },
-    average: { eventsPerSecond: 100, eventsPerRequest: 100, writesPerEvent: 1 },
+    average: { eventsPerSecond: 20, eventsPerRequest: 100, writesPerEvent: 1 },
     stream: { capacity: { mode: 'provisioned', shards: 1 }, retentionHours: 24 },
     api: { throttleRatePerSec: 800, throttleBurst: 1600 },
     ingestFunction: { memoryMb: 256, timeoutSeconds: 10 },
