@@ -25,8 +25,8 @@ export interface ManifestTopic {
   readonly deprecated: boolean;
   /** False for `deny` topics: the edge API never forwards them. */
   readonly forwarded: boolean;
-  /** The EventBridge source of the topic's events (`nia.interface` when forwarded). */
-  readonly source: string;
+  /** The EventBridge source of the topic's events (`nia.interface` when forwarded); absent for a stream topic. */
+  readonly source?: string;
   /** The platform component that publishes the topic, for topics the platform emits. */
   readonly producer?: string;
   /** Whether anything reaches the bus (forwarded, or produced); no rule should match otherwise. */
@@ -92,12 +92,20 @@ export function topicPattern(registry: RegistryManifest, topic: string, bus: Bus
     const place = entry.bus ? `the ${entry.bus} bus` : `the ${entry.stream} stream`;
     throw new Error(`topic '${topic}' goes to ${place}, not the ${bus} bus`);
   }
-  return { source: [entry.source], detailType: [entry.topic] };
+  return { source: [busSource(entry)], detailType: [entry.topic] };
 }
 
 /** Topics written to `stream` (through the ingest API). */
 export function streamTopics(registry: RegistryManifest, stream: StreamName): string[] {
   return registry.topics.filter((t) => t.stream === stream).map((t) => t.topic);
+}
+
+/** The EventBridge source of a bus topic; throws for a stream topic, which has none. */
+export function busSource(entry: ManifestTopic): string {
+  if (!entry.source) {
+    throw new Error(`topic '${entry.topic}' goes to the ${entry.stream} stream: it has no EventBridge source`);
+  }
+  return entry.source;
 }
 
 /** A registry topic's entry; throws when it is missing. */

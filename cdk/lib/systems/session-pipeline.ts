@@ -14,7 +14,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { EnvConfig, EnvName } from '../config';
 import { METRICS_NAMESPACE, NAMES, resourceName } from '../naming';
-import { type RegistryManifest, registryTopic, topicPattern } from '../registry';
+import { type RegistryManifest, busSource, registryTopic, topicPattern } from '../registry';
 import { alarmToTopic } from '../constructs/alarms';
 import { BusRuleToQueue } from '../constructs/bus-rule-to-queue';
 import { DEFAULT_RULE_TARGET_DELIVERY, type RuleTargetDelivery } from '../constructs/defaults';
@@ -156,7 +156,7 @@ export class SessionPipeline extends Construct {
         ComplianceFunctionArn: fns.compliance.function.functionArn,
         PersistenceFunctionArn: fns.persistence.function.functionArn,
         SessionBusName: props.sessionBus.eventBusName,
-        FailureSource: failure.source,
+        FailureSource: busSource(failure),
         FailureDetailType: failure.topic,
       },
       role,

@@ -40,8 +40,10 @@ pub struct ManifestTopic<'a> {
     deprecated: bool,
     /// False for `deny` topics: the edge API never forwards them.
     forwarded: bool,
-    /// The EventBridge source of the topic's events (`nia.interface` when forwarded).
-    source: String,
+    /// The EventBridge source of the topic's events (`nia.interface` when forwarded); absent
+    /// for a stream topic, which never reaches a bus.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
     /// The component publishing it, for topics the platform itself emits.
     #[serde(skip_serializing_if = "Option::is_none")]
     producer: Option<&'a str>,
@@ -65,7 +67,7 @@ impl<'a> Manifest<'a> {
                 archive: t.archive,
                 deprecated: t.deprecated,
                 forwarded: t.forwarding_policy != ForwardingPolicy::Deny,
-                source: t.source(),
+                source: t.bus.map(|_| t.source()),
                 producer: t.producer.as_deref(),
                 published: t.published(),
             })
