@@ -4,6 +4,7 @@
 //! `AWS_ENDPOINT_URL` for local emulators).
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use eventfabric_core::emf::Emf;
 use eventfabric_core::secrets::SecretsManager;
 use eventfabric_core::{Deadline, EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_registry::Registry;
@@ -24,11 +25,7 @@ async fn main() -> Result<(), Error> {
     let env = |name: &str| std::env::var(name).ok();
     let config = ForwardConfig::from_env(env)?;
     let resources = Resources::from_env(env)?;
-    let metrics = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(resources.metrics_namespace.clone())
-        .with_dimension("function", "forward-api")
-        .init()
-        .map_err(|e| format!("cannot install the EMF metrics recorder: {e}"))?;
+    let metrics = Emf::install(resources.metrics_namespace.clone(), "forward-api")?;
     forward_api::metrics::describe();
 
     let registry = Registry::embedded()?;
@@ -62,13 +59,7 @@ async fn main() -> Result<(), Error> {
                 Deadline::from_epoch_ms(event.context.deadline, now_ms, forward_api::ANSWER_MARGIN);
             let response =
                 forward_api::handle(forwarder, keys, &event.payload, now_ms, answer_by).await;
-            // One EMF document per label set, on stdout (CloudWatch Logs extracts the metrics).
-            if let Err(e) = metrics
-                .set_property("requestId", event.context.request_id.clone())
-                .flush(std::io::stdout().lock())
-            {
-                tracing::warn!(error = %e, "cannot write EMF metrics");
-            }
+            metrics.flush(&event.context.request_id);
             Ok::<_, Error>(response)
         },
     ))

@@ -4,6 +4,7 @@
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use eventfabric_core::Deadline;
+use eventfabric_core::emf::Emf;
 use eventfabric_registry::Registry;
 use ingest_api::{DEFAULT_RETRY, Ingest, KinesisStream, Settings, StreamTopics};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -12,11 +13,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_env(|name| std::env::var(name).ok())?;
-    let metrics = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(settings.metrics_namespace.clone())
-        .with_dimension("function", "ingest-api")
-        .init()
-        .map_err(|e| format!("cannot install the EMF metrics recorder: {e}"))?;
+    let metrics = Emf::install(settings.metrics_namespace.clone(), "ingest-api")?;
     ingest_api::metrics::describe();
 
     let topics = StreamTopics::from_registry(&Registry::embedded()?);
@@ -34,12 +31,7 @@ async fn main() -> Result<(), Error> {
             let deadline =
                 Deadline::from_epoch_ms(event.context.deadline, now_ms, ingest_api::ANSWER_MARGIN);
             let response = ingest.handle(&event.payload, now_ms, deadline).await;
-            if let Err(e) = metrics
-                .set_property("requestId", event.context.request_id.clone())
-                .flush(std::io::stdout().lock())
-            {
-                tracing::warn!(error = %e, "cannot write EMF metrics");
-            }
+            metrics.flush(&event.context.request_id);
             Ok::<_, Error>(response)
         },
     ))

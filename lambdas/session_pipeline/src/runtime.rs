@@ -19,21 +19,12 @@ where
     F: Fn(Value) -> Fut,
     Fut: Future<Output = Result<Value, StepError>>,
 {
-    let metrics = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(namespace())
-        .with_dimension("function", function)
-        .init()
-        .map_err(|e| format!("cannot install the EMF metrics recorder: {e}"))?;
+    let metrics = eventfabric_core::emf::Emf::install(namespace(), function)?;
     crate::metrics::describe();
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let result = handler(event.payload).await;
-        if let Err(e) = metrics
-            .set_property("requestId", event.context.request_id.clone())
-            .flush(std::io::stdout().lock())
-        {
-            tracing::warn!(error = %e, "cannot write EMF metrics");
-        }
+        metrics.flush(&event.context.request_id);
         result
     }))
     .await

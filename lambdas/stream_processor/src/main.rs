@@ -5,6 +5,7 @@
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::streams::KinesisEventResponse;
 use eventfabric_core::Deadline;
+use eventfabric_core::emf::Emf;
 use eventfabric_registry::Registry;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use stream_processor::{DEFAULT_RETRY, DynamoTable, Processor, Settings, SnsTopic, Topics};
@@ -13,11 +14,7 @@ use stream_processor::{DEFAULT_RETRY, DynamoTable, Processor, Settings, SnsTopic
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_env(|name| std::env::var(name).ok())?;
-    let metrics = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(settings.metrics_namespace.clone())
-        .with_dimension("function", "stream-processor")
-        .init()
-        .map_err(|e| format!("cannot install the EMF metrics recorder: {e}"))?;
+    let metrics = Emf::install(settings.metrics_namespace.clone(), "stream-processor")?;
     stream_processor::metrics::describe();
 
     let topics = Topics::compile(&Registry::embedded()?)?;
@@ -52,12 +49,7 @@ async fn main() -> Result<(), Error> {
                 checkpoint_failures = response.batch_item_failures.len(),
                 "batch processed"
             );
-            if let Err(e) = metrics
-                .set_property("requestId", event.context.request_id.clone())
-                .flush(std::io::stdout().lock())
-            {
-                tracing::warn!(error = %e, "cannot write EMF metrics");
-            }
+            metrics.flush(&event.context.request_id);
             Ok::<_, Error>(response)
         },
     ))

@@ -6,6 +6,8 @@ pub mod aws;
 pub mod batch;
 pub mod bus;
 pub mod deadline;
+#[cfg(feature = "emf")]
+pub mod emf;
 pub mod envelope;
 pub mod eventbridge;
 #[cfg(feature = "http")]
