@@ -111,23 +111,29 @@ pub fn templates_dir() -> PathBuf {
 
 /// A synthesized dev template by stack id: `Stateful`, `Stateless`, `SessionPipelineStateless`…
 pub fn synthesized_template(which: &str) -> Value {
-    let assembly = templates_dir().join("dev/assembly-Dev");
+    synthesized_env_template("dev", which)
+}
+
+/// A synthesized template of `env` (`dev`, `staging`, `prod`) by stack id.
+pub fn synthesized_env_template(env: &str, which: &str) -> Value {
+    let stage = format!("{}{}", env[..1].to_uppercase(), &env[1..]);
+    let assembly = templates_dir().join(env).join(format!("assembly-{stage}"));
     let template = std::fs::read_dir(&assembly)
         .unwrap_or_else(|e| {
             panic!(
-                "no synthesized dev assembly at {} ({e}): run scripts/test.sh",
+                "no synthesized {env} assembly at {} ({e}): run scripts/test.sh",
                 assembly.display()
             )
         })
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
-            // `Dev<stack id><8 hex digits>.template.json`: `Stateful` is not `SessionPipelineStateful`.
+            // `<Stage><stack id><8 hex digits>.template.json`: `Stateful` is not `SessionPipelineStateful`.
             let name = p.file_name().unwrap().to_string_lossy();
-            name.strip_prefix(&format!("Dev{which}"))
+            name.strip_prefix(&format!("{stage}{which}"))
                 .and_then(|rest| rest.strip_suffix(".template.json"))
                 .is_some_and(|hash| hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()))
         })
-        .unwrap_or_else(|| panic!("no {which} template"));
+        .unwrap_or_else(|| panic!("no {env} {which} template"));
     serde_json::from_str(&std::fs::read_to_string(template).unwrap()).unwrap()
 }
 
