@@ -1,5 +1,4 @@
 import { Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -18,6 +17,7 @@ import { type RegistryManifest, forwardedTopics, interfacePattern } from '../reg
 import { alarmToTopic } from '../constructs/alarms';
 import { BusRuleToFirehose } from '../constructs/bus-rule-to-firehose';
 import { BusRuleToQueue } from '../constructs/bus-rule-to-queue';
+import { loggedHttpApi } from '../constructs/http-api';
 import type { RuleTargetDelivery } from '../constructs/defaults';
 import { keyUseThroughServices } from '../constructs/policies';
 import { RustFunction } from '../constructs/rust-function';
@@ -179,42 +179,18 @@ export class ForwardApi extends Construct {
   /** The browser-facing HTTP API: throttled stage, JSON access logs, CORS, the one route. */
   private edgeApi(props: ForwardApiProps, fn: RustFunction['function']): apigw.HttpApi {
     const name = (...parts: string[]) => resourceName(props.envName, ...parts);
-    const accessLogs = new logs.LogGroup(this, 'EdgeApiAccessLogs', {
-      logGroupName: `/aws/apigateway/${name('edge')}`,
-      retention: props.logRetention,
-      removalPolicy: props.removalPolicy,
-    });
-    const api = new apigw.HttpApi(this, 'EdgeApi', {
+    const api = loggedHttpApi(this, 'EdgeApi', {
       apiName: name('edge'),
       description: 'Browser-facing ingest of interface events',
-      createDefaultStage: false,
       corsPreflight: {
         allowOrigins: props.edgeApi.corsOrigins,
         allowMethods: [apigw.CorsHttpMethod.POST],
         allowHeaders: ['content-type', 'authorization'],
         maxAge: Duration.hours(1),
       },
-    });
-    new apigw.HttpStage(this, 'EdgeApiStage', {
-      httpApi: api,
-      stageName: '$default',
-      autoDeploy: true,
       throttle: { rateLimit: props.edgeApi.throttleRatePerSec, burstLimit: props.edgeApi.throttleBurst },
-      accessLogSettings: {
-        destination: new apigw.LogGroupLogDestination(accessLogs),
-        format: AccessLogFormat.custom(
-          JSON.stringify({
-            requestId: '$context.requestId',
-            ip: '$context.identity.sourceIp',
-            requestTime: '$context.requestTimeEpoch',
-            routeKey: '$context.routeKey',
-            status: '$context.status',
-            responseLength: '$context.responseLength',
-            latencyMs: '$context.responseLatency',
-            integrationError: '$context.integrationErrorMessage',
-          }),
-        ),
-      },
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
     });
     const routes = api.addRoutes({
       path: '/api/events/forward',

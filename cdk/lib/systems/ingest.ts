@@ -1,5 +1,4 @@
 import { CfnOutput, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -19,6 +18,7 @@ import type { EnvName, IngestConfig } from '../config';
 import { checkCapacity } from '../ingest-capacity';
 import { METRICS_NAMESPACE, NAMES, resourceName } from '../naming';
 import { alarmToTopic } from '../constructs/alarms';
+import { loggedHttpApi } from '../constructs/http-api';
 import { keyUseThroughServices } from '../constructs/policies';
 import { RustFunction } from '../constructs/rust-function';
 
@@ -153,37 +153,14 @@ export class Ingest extends Construct {
   /** The machine-facing HTTP API: IAM (SigV4) on the route, throttled stage, JSON access logs. */
   private ingestApi(props: IngestProps, fn: lambda.Function): apigw.HttpApi {
     const name = (...parts: string[]) => resourceName(props.envName, ...parts);
-    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
-      logGroupName: `/aws/apigateway/${name('ingest')}`,
-      retention: props.logRetention,
-      removalPolicy: props.removalPolicy,
-    });
-    const api = new apigw.HttpApi(this, 'Api', {
+    const api = loggedHttpApi(this, 'Api', {
       apiName: name('ingest'),
       description: 'Machine ingest of metric events into the ingest stream (SigV4-signed requests)',
-      createDefaultStage: false,
-    });
-    new apigw.HttpStage(this, 'ApiStage', {
-      httpApi: api,
-      stageName: '$default',
-      autoDeploy: true,
       throttle: { rateLimit: props.settings.api.throttleRatePerSec, burstLimit: props.settings.api.throttleBurst },
-      accessLogSettings: {
-        destination: new apigw.LogGroupLogDestination(accessLogs),
-        format: AccessLogFormat.custom(
-          JSON.stringify({
-            requestId: '$context.requestId',
-            caller: '$context.identity.userArn',
-            ip: '$context.identity.sourceIp',
-            requestTime: '$context.requestTimeEpoch',
-            routeKey: '$context.routeKey',
-            status: '$context.status',
-            responseLength: '$context.responseLength',
-            latencyMs: '$context.responseLatency',
-            integrationError: '$context.integrationErrorMessage',
-          }),
-        ),
-      },
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+      // Who signed the request (IAM authorization).
+      extraLogFields: { caller: '$context.identity.userArn' },
     });
     api.addRoutes({
       path: '/api/ingest',

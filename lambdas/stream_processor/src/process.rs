@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use eventfabric_core::batch::{BatchOutcomes, Delivery, Outcome};
-use eventfabric_core::retry::{ItemResult, retry_items};
+use eventfabric_core::retry::{ItemResult, chunked, retry_items};
 use eventfabric_core::{Deadline, RetryPolicy, Timestamp};
 
 use crate::malformed::{MAX_MESSAGES_PER_CALL, MalformedReport, MalformedSink};
@@ -144,15 +144,12 @@ impl<T: StateTable, M: MalformedSink> Processor<T, M> {
                 let messages: Vec<&String> = pending.iter().map(|&p| &reports[p].1).collect();
                 let calls = &calls;
                 async move {
-                    let chunks: Vec<&[&String]> = messages.chunks(MAX_MESSAGES_PER_CALL).collect();
-                    *calls.lock().unwrap() += chunks.len();
-                    futures_util::future::join_all(
-                        chunks.into_iter().map(|c| self.malformed.publish(c)),
-                    )
-                    .await
-                    .into_iter()
-                    .flatten()
-                    .collect()
+                    let (results, n) = chunked(&messages, MAX_MESSAGES_PER_CALL, |c| {
+                        self.malformed.publish(c)
+                    })
+                    .await;
+                    *calls.lock().unwrap() += n;
+                    results
                 }
             })
             .await;
@@ -201,15 +198,9 @@ impl<T: StateTable, M: MalformedSink> Processor<T, M> {
             let read_calls = &read_calls;
             async move {
                 let batch: Vec<&ItemKey> = pending.iter().map(|&k| &keys[k]).collect();
-                let chunks: Vec<&[&ItemKey]> = batch.chunks(MAX_KEYS_PER_READ).collect();
-                *read_calls.lock().unwrap() += chunks.len();
-                let answers: Vec<Read> = futures_util::future::join_all(
-                    chunks.into_iter().map(|c| self.table.read_timestamps(c)),
-                )
-                .await
-                .into_iter()
-                .flatten()
-                .collect();
+                let (answers, n) =
+                    chunked(&batch, MAX_KEYS_PER_READ, |c| self.table.read_timestamps(c)).await;
+                *read_calls.lock().unwrap() += n;
                 let mut stored = stored.lock().unwrap();
                 pending
                     .iter()
@@ -256,13 +247,10 @@ impl<T: StateTable, M: MalformedSink> Processor<T, M> {
             let write_calls = &write_calls;
             async move {
                 let batch: Vec<&StateItem> = pending.iter().map(|&p| &to_write[p].1).collect();
-                let chunks: Vec<&[&StateItem]> = batch.chunks(MAX_ITEMS_PER_WRITE).collect();
-                *write_calls.lock().unwrap() += chunks.len();
-                futures_util::future::join_all(chunks.into_iter().map(|c| self.table.write(c)))
-                    .await
-                    .into_iter()
-                    .flatten()
-                    .collect()
+                let (results, n) =
+                    chunked(&batch, MAX_ITEMS_PER_WRITE, |c| self.table.write(c)).await;
+                *write_calls.lock().unwrap() += n;
+                results
             }
         })
         .await;

@@ -129,6 +129,24 @@ where
     )
 }
 
+/// Calls `call` once per chunk of at most `size` of `items`, all chunks at once (one attempt
+/// of a batch API: 25 items per `BatchWriteItem`, 10 per `PublishBatch`…). Returns the answers
+/// in item order and the number of calls made.
+pub async fn chunked<'b, T: ?Sized, R, F, Fut>(
+    items: &'b [&'b T],
+    size: usize,
+    call: F,
+) -> (Vec<R>, usize)
+where
+    F: Fn(&'b [&'b T]) -> Fut,
+    Fut: Future<Output = Vec<R>>,
+{
+    let chunks: Vec<&'b [&'b T]> = items.chunks(size.max(1)).collect();
+    let calls = chunks.len();
+    let answers = futures_util::future::join_all(chunks.into_iter().map(call)).await;
+    (answers.into_iter().flatten().collect(), calls)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -222,6 +240,18 @@ mod tests {
                 .iter()
                 .all(|o| matches!(o, Err(e) if e.is_transient()))
         );
+    }
+
+    #[tokio::test]
+    async fn chunked_calls_keep_item_order() {
+        let items: Vec<u32> = (0..53).collect();
+        let refs: Vec<&u32> = items.iter().collect();
+        let (answers, calls) = chunked(&refs, 25, |chunk| async move {
+            chunk.iter().map(|i| **i * 2).collect::<Vec<_>>()
+        })
+        .await;
+        assert_eq!(calls, 3);
+        assert_eq!(answers, items.iter().map(|i| i * 2).collect::<Vec<_>>());
     }
 
     #[tokio::test(start_paused = true)]
