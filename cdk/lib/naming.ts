@@ -31,6 +31,8 @@ export const NAMES = {
   ingestArchive: 'ingest-archive',
   sessionBus: 'session',
   analyticsBus: 'analytics',
+  /** The application bus (realtime system's domain events). */
+  appBus: 'app',
 } as const;
 
 /** The CloudWatch namespace of the functions' EMF metrics. */

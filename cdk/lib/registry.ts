@@ -9,7 +9,7 @@ import type * as events from 'aws-cdk-lib/aws-events';
  */
 export const MANIFEST_PATH = path.join(__dirname, '..', 'generated', 'registry.json');
 
-export type BusName = 'session' | 'analytics';
+export type BusName = 'session' | 'analytics' | 'app';
 export type StreamName = 'ingest';
 
 export interface ManifestTopic {
@@ -27,6 +27,8 @@ export interface ManifestTopic {
   readonly forwarded: boolean;
   /** The EventBridge source of the topic's events (`nia.interface` when forwarded); absent for a stream topic. */
   readonly source?: string;
+  /** The EventBridge detail type of the topic's events: its name unless the registry names another. */
+  readonly detailType: string;
   /** The platform component that publishes the topic, for topics the platform emits. */
   readonly producer?: string;
   /** Whether anything reaches the bus (forwarded, or produced); no rule should match otherwise. */
@@ -66,6 +68,13 @@ export function archivedTopics(registry: RegistryManifest, bus: BusName): string
   return registry.topics.filter((t) => t.forwarded && t.archive && t.bus === bus).map((t) => t.topic);
 }
 
+/** The (source, detail type) of every published topic of `bus` flagged `archive`. */
+export function archivedKinds(registry: RegistryManifest, bus: BusName): { source: string; detailType: string }[] {
+  return registry.topics
+    .filter((t) => t.published && t.archive && t.bus === bus)
+    .map((t) => ({ source: busSource(t), detailType: t.detailType }));
+}
+
 /** The pattern matching forwarded interface events on `bus`: every topic forwarded there. */
 export function interfacePattern(registry: RegistryManifest, bus: BusName): events.EventPattern {
   const topics = forwardedTopics(registry, bus);
@@ -92,7 +101,7 @@ export function topicPattern(registry: RegistryManifest, topic: string, bus: Bus
     const place = entry.bus ? `the ${entry.bus} bus` : `the ${entry.stream} stream`;
     throw new Error(`topic '${topic}' goes to ${place}, not the ${bus} bus`);
   }
-  return { source: [busSource(entry)], detailType: [entry.topic] };
+  return { source: [busSource(entry)], detailType: [entry.detailType] };
 }
 
 /** Topics written to `stream` (through the ingest API). */

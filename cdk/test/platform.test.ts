@@ -410,12 +410,12 @@ describe('constructs', () => {
 describe('stateful resources', () => {
   test('every queue is encrypted with the platform key and TLS-only', () => {
     const queues = dev.stateful.findResources('AWS::SQS::Queue');
-    assert.equal(Object.keys(queues).length, 6);
+    assert.equal(Object.keys(queues).length, 7);
     for (const [id, q] of Object.entries(queues)) {
       assert.ok(q.Properties.KmsMasterKeyId, `${id} is not KMS-encrypted`);
     }
     const policies = Object.values(dev.stateful.findResources('AWS::SQS::QueuePolicy'));
-    assert.equal(policies.length, 6);
+    assert.equal(policies.length, 7);
     for (const p of policies) {
       assert.ok(
         p.Properties.PolicyDocument.Statement.some(
@@ -430,21 +430,21 @@ describe('stateful resources', () => {
     const allows = policies.flatMap((p) =>
       p.Properties.PolicyDocument.Statement.filter((s: Record<string, any>) => s.Effect === 'Allow'),
     );
-    assert.equal(allows.length, 5, 'consumer queue, its delivery DLQ, the archive route DLQ, the two bus DLQs');
+    assert.equal(allows.length, 6, 'consumer queue, its delivery DLQ, the archive route DLQ, the three bus DLQs');
     const sources = allows.map((s: Record<string, any>) => {
       assert.deepEqual(s.Principal, { Service: 'events.amazonaws.com' });
       return JSON.stringify(s.Condition.ArnEquals['aws:SourceArn']);
     });
     assert.equal(sources.filter((a) => /:rule\/",\{"Ref":"SessionBus[0-9A-F]+"\},"\/eventfabric-dev-session-consumer"/.test(a)).length, 2);
     assert.equal(sources.filter((a) => /:rule\/eventfabric-dev-analytics\/eventfabric-dev-analytics-archive"/.test(a)).length, 1);
-    for (const bus of ['session', 'analytics']) {
+    for (const bus of ['session', 'analytics', 'app']) {
       assert.equal(sources.filter((a) => a.endsWith(`:event-bus/eventfabric-dev-${bus}"]]}`)).length, 1, bus);
     }
   });
 
-  test('both buses encrypt with the platform key and keep what they cannot encrypt in an alarmed DLQ', () => {
+  test('every bus encrypts with the platform key and keeps what it cannot encrypt in an alarmed DLQ', () => {
     const keyRef = { 'Fn::GetAtt': [Match.stringLikeRegexp('^PlatformKey'), 'Arn'] };
-    for (const [id, bus] of [['SessionBus', 'session'], ['AnalyticsBus', 'analytics']]) {
+    for (const [id, bus] of [['SessionBus', 'session'], ['AnalyticsBus', 'analytics'], ['AppBus', 'app']]) {
       dev.stateful.hasResourceProperties('AWS::Events::EventBus', {
         Name: `eventfabric-dev-${bus}`,
         KmsKeyIdentifier: keyRef,
@@ -459,11 +459,27 @@ describe('stateful resources', () => {
     // EventBridge may use the key only for these buses (source ARN and encryption context).
     const statements = Object.values(dev.stateful.findResources('AWS::KMS::Key'))[0].Properties.KeyPolicy.Statement;
     const forBus = statements.filter((s: Record<string, any>) => s.Condition?.StringEquals?.['aws:SourceArn']);
-    assert.equal(forBus.length, 2);
+    assert.equal(forBus.length, 3);
     for (const s of forBus) {
       assert.deepEqual(s.Principal, { Service: 'events.amazonaws.com' });
       assert.deepEqual(s.Condition.StringEquals['aws:SourceArn'], s.Condition.StringEquals['kms:EncryptionContext:aws:events:event-bus:arn']);
     }
+  });
+
+  test("the app bus's archive keeps its registry topics flagged archive, by source and detail type", () => {
+    const archives = Object.values(dev.stateful.findResources('AWS::Events::Archive'));
+    const app = archives.find((a) => a.Properties.ArchiveName === 'eventfabric-dev-app-archive');
+    assert.ok(app, 'no app archive');
+    assert.deepEqual(app.Properties.EventPattern, {
+      source: ['bayon.coagent.user'],
+      'detail-type': ['Subscription Changed', 'Usage Updated'],
+    });
+    assert.ok(app.Properties.KmsKeyIdentifier, 'the archive is encrypted with the platform key');
+    // One key policy statement per archive, with ids a key policy accepts (unique).
+    const sids = Object.values(dev.stateful.findResources('AWS::KMS::Key'))[0]
+      .Properties.KeyPolicy.Statement.map((st: Record<string, any>) => st.Sid)
+      .filter(Boolean);
+    assert.equal(new Set(sids).size, sids.length, sids.join(', '));
   });
 
   test('every dead-letter queue has a depth alarm that notifies the alarm topic', () => {
@@ -474,6 +490,7 @@ describe('stateful resources', () => {
     assert.deepEqual(names, [
       'eventfabric-dev-analytics-archive-delivery-dlq-depth',
       'eventfabric-dev-analytics-bus-dlq-depth',
+      'eventfabric-dev-app-bus-dlq-depth',
       'eventfabric-dev-session-bus-dlq-depth',
       'eventfabric-dev-session-consumer-delivery-dlq-depth',
       'eventfabric-dev-session-consumer-dlq-depth',

@@ -2,6 +2,201 @@
 // Payloads as clients send them. Forwarded payloads are redacted per topic redactionHint.
 
 /**
+ * Payload of `account.profile.updated` v1.0.0: A user's own profile changed; the changed fields are named, not their values.
+ */
+export interface AccountProfileUpdatedPayload {
+  userId: string;
+  /**
+   * @maxItems 6
+   */
+  changedFields:
+    | []
+    | ['name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language']
+    | [
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language'
+      ]
+    | [
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language'
+      ]
+    | [
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language'
+      ]
+    | [
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language'
+      ]
+    | [
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language',
+        'name' | 'email' | 'phone' | 'avatar' | 'timezone' | 'language'
+      ];
+}
+
+/**
+ * Payload of `account.subscription.changed` v1.0.0: A user's plan changed.
+ */
+export interface AccountSubscriptionChangedPayload {
+  userId: string;
+  previousPlan: 'free' | 'starter' | 'pro' | 'enterprise';
+  currentPlan: 'free' | 'starter' | 'pro' | 'enterprise';
+}
+
+/**
+ * Payload of `account.usage.updated` v1.0.0: A user's usage counter of a metered feature changed, with the plan's limit.
+ */
+export interface AccountUsageUpdatedPayload {
+  userId: string;
+  feature: 'content_generations' | 'research_queries' | 'audits' | 'seats';
+  used: number;
+  limit: number;
+  period?: string;
+}
+
+/**
+ * Payload of `account.user.registered` v1.0.0: A user registered.
+ */
+export interface AccountUserRegisteredPayload {
+  userId: string;
+  plan: 'free' | 'starter' | 'pro' | 'enterprise';
+  referrer?: string;
+}
+
+/**
+ * Payload of `brand.audit.completed` v1.0.0: A brand audit finished with a score and its issues counted.
+ */
+export interface BrandAuditCompletedPayload {
+  userId: string;
+  profileId: string;
+  auditId: string;
+  score: number;
+  issues?: number;
+}
+
+/**
+ * Payload of `brand.audit.requested` v1.0.0: Follow-up: an audit of the brand is needed because its name, address or phone changed.
+ */
+export interface BrandAuditRequestedPayload {
+  userId: string;
+  profileId: string;
+  /**
+   * @maxItems 3
+   */
+  reason:
+    | []
+    | ['name' | 'address' | 'phone']
+    | ['name' | 'address' | 'phone', 'name' | 'address' | 'phone']
+    | ['name' | 'address' | 'phone', 'name' | 'address' | 'phone', 'name' | 'address' | 'phone'];
+}
+
+/**
+ * Payload of `brand.competitor.discovered` v1.0.0: A competitor was found in the brand's market area.
+ */
+export interface BrandCompetitorDiscoveredPayload {
+  userId: string;
+  profileId: string;
+  competitorName: string;
+  website?: string;
+  distanceKm?: number;
+}
+
+/**
+ * Payload of `brand.competitor.refresh_requested` v1.0.0: Follow-up: the brand's competitors must be discovered again because its market area changed.
+ */
+export interface BrandCompetitorRefreshRequestedPayload {
+  userId: string;
+  profileId: string;
+  marketArea: string;
+}
+
+/**
+ * Payload of `brand.profile.updated` v1.0.0: A brand profile changed; the changed fields are named (name, address, phone, market area… drive follow-ups).
+ */
+export interface BrandProfileUpdatedPayload {
+  userId: string;
+  profileId: string;
+  /**
+   * @maxItems 8
+   */
+  changedFields:
+    | []
+    | ['name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services']
+    | [
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services'
+      ]
+    | [
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services'
+      ]
+    | [
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services'
+      ]
+    | [
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services'
+      ]
+    | [
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services'
+      ]
+    | [
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services'
+      ]
+    | [
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services',
+        'name' | 'address' | 'phone' | 'website' | 'marketArea' | 'logo' | 'description' | 'services'
+      ];
+  marketArea?: string;
+}
+
+/**
+ * Payload of `brand.ranking.changed` v1.0.0: The brand's ranking for a keyword moved.
+ */
+export interface BrandRankingChangedPayload {
+  userId: string;
+  profileId: string;
+  keyword: string;
+  previousRank: number;
+  currentRank: number;
+  engine?: 'google' | 'bing' | 'maps';
+}
+
+/**
  * Payload of `chat.message.sent` v1.0.0: A chat message was sent in the session. Forwarded only redacted: the text stays in the session, the author id leaves as a keyed hash.
  */
 export interface ChatMessageSentPayload {
@@ -23,6 +218,54 @@ export interface DebugConsoleCapturedPayload {
 }
 
 /**
+ * Payload of `market.alert.triggered` v1.0.0: A market alert the user set up fired.
+ */
+export interface MarketAlertTriggeredPayload {
+  userId: string;
+  alertId: string;
+  message: string;
+  severity?: 'info' | 'warning' | 'critical';
+}
+
+/**
+ * Payload of `market.opportunity.identified` v1.0.0: A market opportunity was identified for a user.
+ */
+export interface MarketOpportunityIdentifiedPayload {
+  userId: string;
+  opportunityId: string;
+  title: string;
+  estimatedValue?: number;
+}
+
+/**
+ * Payload of `market.price.changed` v1.0.0: A tracked listing's price changed.
+ */
+export interface MarketPriceChangedPayload {
+  listingId: string;
+  previousPrice: number;
+  currentPrice: number;
+  currency: string;
+  /**
+   * @maxItems 1000
+   */
+  affectedUsers?: string[];
+}
+
+/**
+ * Payload of `market.trend.detected` v1.0.0: A market trend was detected; the users it affects are named.
+ */
+export interface MarketTrendDetectedPayload {
+  trendId: string;
+  title: string;
+  marketArea?: string;
+  /**
+   * @maxItems 1000
+   */
+  affectedUsers: string[];
+  strength?: number;
+}
+
+/**
  * Payload of `moderation.message.flagged` v1.0.0: The client-side classifier flagged a message for moderation review; kept in an archive for audit.
  */
 export interface ModerationMessageFlaggedPayload {
@@ -31,6 +274,195 @@ export interface ModerationMessageFlaggedPayload {
   category: 'harassment' | 'self_harm' | 'spam' | 'other';
   score: number;
   excerpt?: string;
+}
+
+/**
+ * Payload of `realtime.job.progress` v1.0.0: A job's progress for a user's open connections (pushed over the WebSocket API).
+ */
+export interface RealtimeJobProgressPayload {
+  userId: string;
+  jobId: string;
+  percent: number;
+  status: 'queued' | 'running' | 'completed' | 'failed';
+  message?: string;
+}
+
+/**
+ * Payload of `realtime.notification` v1.0.0: A notification for every open connection of a user (pushed over the WebSocket API).
+ */
+export interface RealtimeNotificationPayload {
+  userId: string;
+  kind: 'content_generated' | 'research_completed' | 'trend_detected' | 'usage_warning' | 'audit_completed' | 'alert';
+  title: string;
+  body?: string;
+  link?: string;
+  resourceId?: string;
+}
+
+/**
+ * Payload of `research.knowledge.updated` v1.0.0: The user's knowledge base gained or changed an item.
+ */
+export interface ResearchKnowledgeUpdatedPayload {
+  userId: string;
+  knowledgeId: string;
+  operation: 'created' | 'updated' | 'deleted';
+  title?: string;
+}
+
+/**
+ * Payload of `research.query.completed` v1.0.0: A research query finished; its answer is stored as a knowledge item.
+ */
+export interface ResearchQueryCompletedPayload {
+  userId: string;
+  queryId: string;
+  query: string;
+  summary: string;
+  /**
+   * @maxItems 20
+   */
+  sources?:
+    | []
+    | [string]
+    | [string, string]
+    | [string, string, string]
+    | [string, string, string, string]
+    | [string, string, string, string, string]
+    | [string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string, string, string, string]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ];
+}
+
+/**
+ * Payload of `research.report.generated` v1.0.0: A research report was generated.
+ */
+export interface ResearchReportGeneratedPayload {
+  userId: string;
+  reportId: string;
+  title: string;
+  pages?: number;
 }
 
 /**
@@ -2033,6 +2465,53 @@ export interface StorageMetricsSampledPayload {
 }
 
 /**
+ * Payload of `studio.content.generated` v1.0.0: A piece of content (blog post, social post, listing description…) finished generating in the Studio.
+ */
+export interface StudioContentGeneratedPayload {
+  userId: string;
+  contentId: string;
+  contentType: 'blog_post' | 'social_post' | 'listing_description' | 'email' | 'video_script';
+  title: string;
+  wordCount?: number;
+  model?: string;
+  jobId?: string;
+}
+
+/**
+ * Payload of `studio.content.published` v1.0.0: Generated content was published to a channel.
+ */
+export interface StudioContentPublishedPayload {
+  userId: string;
+  contentId: string;
+  channel: 'website' | 'blog' | 'facebook' | 'instagram' | 'linkedin' | 'email';
+  url?: string;
+}
+
+/**
+ * Payload of `studio.content.updated` v1.0.0: Content was edited after generation; the changed fields are named, not their values.
+ */
+export interface StudioContentUpdatedPayload {
+  userId: string;
+  contentId: string;
+  /**
+   * @maxItems 50
+   */
+  changedFields: string[];
+  version?: number;
+}
+
+/**
+ * Payload of `studio.job.progress` v1.0.0: Progress of a Studio generation job.
+ */
+export interface StudioJobProgressPayload {
+  userId: string;
+  jobId: string;
+  percent: number;
+  status: 'queued' | 'running' | 'completed' | 'failed';
+  message?: string;
+}
+
+/**
  * Payload of `ui.interaction.sampled` v1.0.0: UI interaction telemetry (clicks, scroll depth) for product analytics; one event in ten is forwarded.
  */
 export interface UiInteractionSampledPayload {
@@ -2062,30 +2541,76 @@ export interface UserProfileUpdatedPayload {
 
 /** Every topic name with its payload type. */
 export interface TopicPayloads {
+  'account.profile.updated': AccountProfileUpdatedPayload;
+  'account.subscription.changed': AccountSubscriptionChangedPayload;
+  'account.usage.updated': AccountUsageUpdatedPayload;
+  'account.user.registered': AccountUserRegisteredPayload;
+  'brand.audit.completed': BrandAuditCompletedPayload;
+  'brand.audit.requested': BrandAuditRequestedPayload;
+  'brand.competitor.discovered': BrandCompetitorDiscoveredPayload;
+  'brand.competitor.refresh_requested': BrandCompetitorRefreshRequestedPayload;
+  'brand.profile.updated': BrandProfileUpdatedPayload;
+  'brand.ranking.changed': BrandRankingChangedPayload;
   'chat.message.sent': ChatMessageSentPayload;
   'debug.console.captured': DebugConsoleCapturedPayload;
+  'market.alert.triggered': MarketAlertTriggeredPayload;
+  'market.opportunity.identified': MarketOpportunityIdentifiedPayload;
+  'market.price.changed': MarketPriceChangedPayload;
+  'market.trend.detected': MarketTrendDetectedPayload;
   'moderation.message.flagged': ModerationMessageFlaggedPayload;
+  'realtime.job.progress': RealtimeJobProgressPayload;
+  'realtime.notification': RealtimeNotificationPayload;
+  'research.knowledge.updated': ResearchKnowledgeUpdatedPayload;
+  'research.query.completed': ResearchQueryCompletedPayload;
+  'research.report.generated': ResearchReportGeneratedPayload;
   'session.lifecycle.ended': SessionLifecycleEndedPayload;
   'session.lifecycle.started': SessionLifecycleStartedPayload;
   'session.pipeline.failed': SessionPipelineFailedPayload;
   'session.summary.final': SessionSummaryFinalPayload;
   'storage.health.changed': StorageHealthChangedPayload;
   'storage.metrics.sampled': StorageMetricsSampledPayload;
+  'studio.content.generated': StudioContentGeneratedPayload;
+  'studio.content.published': StudioContentPublishedPayload;
+  'studio.content.updated': StudioContentUpdatedPayload;
+  'studio.job.progress': StudioJobProgressPayload;
   'ui.interaction.sampled': UiInteractionSampledPayload;
   'user.profile.updated': UserProfileUpdatedPayload;
 }
 
 /** Registry version of every topic (clients send it as `schemaVersion`). */
 export const TOPIC_VERSIONS: { readonly [T in keyof TopicPayloads]: string } = {
+  'account.profile.updated': '1.0.0',
+  'account.subscription.changed': '1.0.0',
+  'account.usage.updated': '1.0.0',
+  'account.user.registered': '1.0.0',
+  'brand.audit.completed': '1.0.0',
+  'brand.audit.requested': '1.0.0',
+  'brand.competitor.discovered': '1.0.0',
+  'brand.competitor.refresh_requested': '1.0.0',
+  'brand.profile.updated': '1.0.0',
+  'brand.ranking.changed': '1.0.0',
   'chat.message.sent': '1.0.0',
   'debug.console.captured': '1.0.0',
+  'market.alert.triggered': '1.0.0',
+  'market.opportunity.identified': '1.0.0',
+  'market.price.changed': '1.0.0',
+  'market.trend.detected': '1.0.0',
   'moderation.message.flagged': '1.0.0',
+  'realtime.job.progress': '1.0.0',
+  'realtime.notification': '1.0.0',
+  'research.knowledge.updated': '1.0.0',
+  'research.query.completed': '1.0.0',
+  'research.report.generated': '1.0.0',
   'session.lifecycle.ended': '1.0.0',
   'session.lifecycle.started': '1.0.0',
   'session.pipeline.failed': '1.0.0',
   'session.summary.final': '1.1.0',
   'storage.health.changed': '1.0.0',
   'storage.metrics.sampled': '1.0.0',
+  'studio.content.generated': '1.0.0',
+  'studio.content.published': '1.0.0',
+  'studio.content.updated': '1.0.0',
+  'studio.job.progress': '1.0.0',
   'ui.interaction.sampled': '1.0.0',
   'user.profile.updated': '1.1.0',
 };

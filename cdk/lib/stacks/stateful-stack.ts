@@ -4,7 +4,7 @@ import type { EnvConfig } from '../config';
 import { ForwardingState } from '../systems/forwarding-state';
 import { Platform } from '../systems/platform';
 import { EventFabricStack } from '../logical-ids';
-import { archivedTopics, forwardedTopics, type RegistryManifest } from '../registry';
+import { archivedKinds, forwardedTopics, type RegistryManifest } from '../registry';
 
 export interface StatefulStackProps extends StackProps {
   readonly config: EnvConfig;
@@ -27,11 +27,8 @@ export class StatefulStack extends EventFabricStack {
       removalPolicy: config.removalPolicy,
       alarmEmail: config.alarms.email,
       dlqDepthThreshold: config.alarms.dlqDepthThreshold,
-      sessionArchive: {
-        source: registry.source,
-        detailTypes: archivedTopics(registry, 'session'),
-        retentionDays: config.archiveRetentionDays,
-      },
+      sessionArchive: { kinds: archivedKinds(registry, 'session'), retentionDays: config.archiveRetentionDays },
+      appArchive: { kinds: archivedKinds(registry, 'app'), retentionDays: config.archiveRetentionDays },
     });
     this.forwarding = new ForwardingState(this, 'Forwarding', {
       envName: config.name,

@@ -11,6 +11,13 @@ import { NAMES, resourceName } from '../naming';
 import { AlarmedDeadLetterQueue } from '../constructs/dead-letter-queue';
 import { allowEventBridgeDelivery } from '../constructs/policies';
 
+/** Which events of a bus an EventBridge Archive keeps, and how long. */
+export interface ArchiveSelection {
+  /** One source per archived topic, with its detail type (the registry's kinds). */
+  readonly kinds: { readonly source: string; readonly detailType: string }[];
+  readonly retentionDays: number;
+}
+
 export interface PlatformProps {
   readonly envName: EnvName;
   readonly removalPolicy: RemovalPolicy;
@@ -19,7 +26,9 @@ export interface PlatformProps {
   /** Passed to every DLQ's depth alarm. */
   readonly dlqDepthThreshold?: number;
   /** The session bus's archive: the detail types (topics) kept, and for how long. */
-  readonly sessionArchive?: { readonly source: string; readonly detailTypes: string[]; readonly retentionDays: number };
+  readonly sessionArchive?: ArchiveSelection;
+  /** The application bus's EventBridge Archive (its topics flagged `archive`). */
+  readonly appArchive?: ArchiveSelection;
 }
 
 /**
@@ -38,10 +47,15 @@ export class Platform extends Construct {
   readonly analyticsBus: events.EventBus;
   /** Events of the registry's `archive` topics, replayable; absent when no topic is flagged. */
   readonly sessionArchive?: events.Archive;
+  /** The application bus: the content platform's domain events (realtime system). */
+  readonly appBus: events.EventBus;
+  readonly appArchive?: events.Archive;
+  private readonly envName: EnvName;
 
   constructor(scope: Construct, id: string, props: PlatformProps) {
     super(scope, id);
     keepChildLogicalIds(this);
+    this.envName = props.envName;
     const name = (...parts: string[]) => resourceName(props.envName, ...parts);
 
     this.key = new kms.Key(this, 'PlatformKey', {
@@ -95,20 +109,79 @@ export class Platform extends Construct {
       props,
     );
 
-    const archive = props.sessionArchive;
-    if (archive && archive.detailTypes.length > 0) {
-      this.sessionArchive = new events.Archive(this, 'SessionArchive', {
-        archiveName: name('session-archive'),
-        description: `Regulated interface topics, kept ${archive.retentionDays} days for audit and replay`,
-        // The bus by name, not by reference: the archive's key policy statement names its bus,
-        // and a reference would make the key depend on the bus, which depends on the key.
-        sourceEventBus: events.EventBus.fromEventBusName(this, 'SessionBusByName', name(NAMES.sessionBus)),
-        eventPattern: { source: [archive.source], detailType: [...archive.detailTypes].sort() },
-        retention: Duration.days(archive.retentionDays),
-        kmsKey: this.key,
-      });
-      this.sessionArchive.node.addDependency(this.sessionBus);
-    }
+    this.sessionArchive = this.archive('SessionArchive', 'SessionBusByName', NAMES.sessionBus, this.sessionBus, props.sessionArchive, {
+      name: name('session-archive'),
+      // CDK's own statement id (the session archive predates this method: its key policy is unchanged).
+      keyStatementSid: 'Allow EventBridge to use kms operations',
+      description: (days) => `Regulated interface topics, kept ${days} days for audit and replay`,
+    });
+    this.appBus = this.encryptedBus('AppBus', NAMES.appBus, 'Domain events of the content platform (realtime system)', props);
+    this.appArchive = this.archive('AppArchive', 'AppBusByName', NAMES.appBus, this.appBus, props.appArchive, {
+      name: name('app-archive'),
+      keyStatementSid: 'AllowEventBridgeArchiveOfTheAppBus',
+      description: (days) => `Application domain events flagged archive in the registry, kept ${days} days for audit and replay`,
+    });
+  }
+
+  /**
+   * An EventBridge Archive of `selection` on a bus (none when nothing is selected), encrypted
+   * with the platform key. Its pattern is the selected (source, detail type) pairs.
+   */
+  private archive(
+    id: string,
+    busByNameId: string,
+    bus: string,
+    busConstruct: events.EventBus,
+    selection: ArchiveSelection | undefined,
+    naming: { name: string; description: (days: number) => string; keyStatementSid: string },
+  ): events.Archive | undefined {
+    if (!selection || selection.kinds.length === 0) return undefined;
+    const sources = [...new Set(selection.kinds.map((k) => k.source))].sort();
+    const pattern: events.EventPattern =
+      sources.length === 1
+        ? { source: sources, detailType: selection.kinds.map((k) => k.detailType).sort() }
+        : {
+            // One alternative per source: a source with the detail types of another would
+            // match events that were never selected.
+            ...({
+              $or: sources.map((source) => ({
+                source: [source],
+                'detail-type': selection.kinds.filter((k) => k.source === source).map((k) => k.detailType).sort(),
+              })),
+            } as events.EventPattern),
+          };
+    const sourceEventBus = events.EventBus.fromEventBusName(this, busByNameId, resourceName(this.envName, bus));
+    // The key policy statements CDK's Archive would add for `kmsKey`, with an id per archive:
+    // CDK gives every archive's statement the same id, which a key policy refuses (E3512).
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: naming.keyStatementSid,
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:ReEncrypt*'],
+        resources: ['*'], // in a key policy, '*' means this key
+        conditions: { StringEquals: { 'kms:EncryptionContext:aws:events:event-bus:arn': sourceEventBus.eventBusArn } },
+      }),
+    );
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'Allow EventBridge to call kms:DescribeKey',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:DescribeKey'],
+        resources: ['*'],
+      }),
+    );
+    const archive = new events.Archive(this, id, {
+      archiveName: naming.name,
+      description: naming.description(selection.retentionDays),
+      // The bus by name, not by reference: the archive's key policy statement names its bus,
+      // and a reference would make the key depend on the bus, which depends on the key.
+      sourceEventBus,
+      eventPattern: pattern,
+      retention: Duration.days(selection.retentionDays),
+    });
+    (archive.node.defaultChild as events.CfnArchive).kmsKeyIdentifier = this.key.keyArn;
+    archive.node.addDependency(busConstruct);
+    return archive;
   }
 
   /**

@@ -157,7 +157,7 @@ export class SessionPipeline extends Construct {
         PersistenceFunctionArn: fns.persistence.function.functionArn,
         SessionBusName: props.sessionBus.eventBusName,
         FailureSource: busSource(failure),
-        FailureDetailType: failure.topic,
+        FailureDetailType: failure.detailType,
       },
       role,
       // Every execution's events, without their input and output: summaries carry personal data.

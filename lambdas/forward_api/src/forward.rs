@@ -475,6 +475,8 @@ impl<S: EventSink, St: SessionState> Forwarder<S, St> {
         let bus_name = match bus {
             Bus::Session => Some(self.config.session_bus.as_str()),
             Bus::Analytics => self.config.analytics_bus.as_deref(),
+            // Produced topics only (registry rule `source`): never forwarded.
+            Bus::App => None,
         }
         .ok_or_else(|| format!("no {} bus is configured for this deployment", bus.as_str()))?;
         let head = DetailHead {

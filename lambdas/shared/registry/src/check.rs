@@ -145,6 +145,53 @@ pub fn check_entry(entry: &SourceEntry) -> Vec<Violation> {
         }
         (Some(_), None) => {}
     }
+    if spec.bus == Some(crate::Bus::App) && spec.producer.is_none() {
+        fail(
+            "source",
+            "the 'app' bus carries the application's domain events: a topic on it needs its 'producer'".into(),
+        );
+    }
+    if spec.producer.is_none() && (spec.source.is_some() || spec.detail_type.is_some()) {
+        fail(
+            "source",
+            "'source' and 'detailType' name how a producer publishes; a topic without 'producer' has neither".into(),
+        );
+    }
+    if let Some(source) = &spec.source {
+        let well_formed = source.len() <= 256
+            && !source.starts_with("aws.")
+            && source.split('.').count() >= 2
+            && source.split('.').all(|segment| {
+                segment.starts_with(|c: char| c.is_ascii_lowercase())
+                    && segment
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            });
+        if !well_formed {
+            fail(
+                "source",
+                format!(
+                    "source '{source}' must be dotted lowercase (letters, digits, '-'), at most 256, not 'aws.…', e.g. 'bayon.coagent.studio'"
+                ),
+            );
+        }
+    }
+    if let Some(detail_type) = &spec.detail_type {
+        let well_formed = !detail_type.is_empty()
+            && detail_type.len() <= 128
+            && detail_type.starts_with(|c: char| c.is_ascii_alphabetic())
+            && detail_type
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '.' | '_'));
+        if !well_formed {
+            fail(
+                "detail-type",
+                format!(
+                    "detailType '{detail_type}' must be 1–128 letters, digits, spaces, '-', '.' or '_', starting with a letter, e.g. 'Content Generated'"
+                ),
+            );
+        }
+    }
     if spec.description.trim().is_empty() {
         fail(
             "description",
@@ -295,6 +342,23 @@ pub fn check_registry(entries: &[SourceEntry]) -> Vec<Violation> {
                     ),
                 });
             }
+        }
+    }
+    // Rules match (source, detail type): two topics sharing both would be one to every rule.
+    let mut kinds: HashMap<(String, String), &str> = HashMap::new();
+    for entry in entries.iter().filter(|e| e.spec.bus.is_some()) {
+        let kind = (entry.spec.source(), entry.spec.detail_type().to_owned());
+        if let Some(previous) = kinds.get(&kind) {
+            out.push(Violation {
+                file: entry.file.clone(),
+                rule: "unique-kind",
+                message: format!(
+                    "source '{}' with detail type '{}' is already {previous}'s: rules could not tell them apart",
+                    kind.0, kind.1
+                ),
+            });
+        } else {
+            kinds.insert(kind, &entry.file);
         }
     }
     out
@@ -455,6 +519,34 @@ mod tests {
         s.producer = None;
         assert_eq!(s.source(), "nia.interface");
         assert!(!s.published(), "a denied session topic reaches no bus");
+    }
+
+    #[test]
+    fn a_produced_topic_may_name_its_source_and_detail_type_and_they_are_unique() {
+        let mut s = spec("studio.content.generated");
+        s.forwarding_policy = ForwardingPolicy::Deny;
+        s.source = Some("bayon.coagent.studio".into());
+        s.detail_type = Some("Content Generated".into());
+        assert_eq!(
+            rules(&check_entry(&entry(s.clone()))),
+            vec!["source"],
+            "needs a producer"
+        );
+        s.producer = Some("studio".into());
+        assert!(check_entry(&entry(s.clone())).is_empty());
+        assert_eq!(s.source(), "bayon.coagent.studio");
+        assert_eq!(s.detail_type(), "Content Generated");
+        let mut bad = s.clone();
+        bad.source = Some("aws.events".into());
+        bad.detail_type = Some("Content\nGenerated".into());
+        assert_eq!(
+            rules(&check_entry(&entry(bad))),
+            vec!["source", "detail-type"]
+        );
+        let mut twin = s.clone();
+        twin.topic = "studio.content.generated_again".into();
+        let v = check_registry(&[entry(s), entry(twin)]);
+        assert_eq!(rules(&v), vec!["unique-kind"]);
     }
 
     #[test]

@@ -79,6 +79,13 @@ pub fn check_evolution(base: &[TopicSpec], current: &[TopicSpec]) -> Vec<Violati
                 new.source()
             ));
         }
+        if old.detail_type() != new.detail_type() {
+            breaks.push(format!(
+                "its detail type changed from '{}' to '{}': rules matching the old one stop receiving it",
+                old.detail_type(),
+                new.detail_type()
+            ));
+        }
         for alias in old.aliases.iter().filter(|a| !new.aliases.contains(a)) {
             breaks.push(format!(
                 "alias '{alias}' was removed: clients still sending it get unknown_topic"

@@ -44,6 +44,8 @@ pub struct ManifestTopic<'a> {
     /// for a stream topic, which never reaches a bus.
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<String>,
+    /// The EventBridge detail type of the topic's events (its name unless the entry names another).
+    detail_type: &'a str,
     /// The component publishing it, for topics the platform itself emits.
     #[serde(skip_serializing_if = "Option::is_none")]
     producer: Option<&'a str>,
@@ -68,6 +70,7 @@ impl<'a> Manifest<'a> {
                 deprecated: t.deprecated,
                 forwarded: t.forwarding_policy != ForwardingPolicy::Deny,
                 source: t.bus.map(|_| t.source()),
+                detail_type: t.detail_type(),
                 producer: t.producer.as_deref(),
                 published: t.published(),
             })

@@ -59,6 +59,15 @@ pub struct TopicSpec {
     /// client (`forwardingPolicy` must be `deny`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub producer: Option<String>,
+    /// The EventBridge source a produced topic's events carry, when its producer publishes
+    /// under the application's own names (`bayon.coagent.studio`) rather than
+    /// `eventfabric.<producer>`. Produced topics only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The EventBridge detail type of a produced topic's events, when it is not the topic's
+    /// name (`Content Generated`). Produced topics only; (source, detail type) is unique.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -100,6 +109,8 @@ pub enum ForwardingPolicy {
 pub enum Bus {
     Session,
     Analytics,
+    /// The application bus: the content platform's domain events (realtime system).
+    App,
 }
 
 impl Bus {
@@ -107,6 +118,7 @@ impl Bus {
         match self {
             Bus::Session => "session",
             Bus::Analytics => "analytics",
+            Bus::App => "app",
         }
     }
 }
@@ -169,10 +181,17 @@ pub const PRODUCER_SOURCE_PREFIX: &str = "eventfabric.";
 impl TopicSpec {
     /// The EventBridge `Source` this topic's events carry.
     pub fn source(&self) -> String {
-        match &self.producer {
-            Some(producer) => format!("{PRODUCER_SOURCE_PREFIX}{producer}"),
-            None => INTERFACE_SOURCE.to_owned(),
+        match (&self.source, &self.producer) {
+            (Some(source), _) => source.clone(),
+            (None, Some(producer)) => format!("{PRODUCER_SOURCE_PREFIX}{producer}"),
+            (None, None) => INTERFACE_SOURCE.to_owned(),
         }
+    }
+
+    /// The EventBridge `DetailType` this topic's events carry: the topic's name unless it
+    /// names another.
+    pub fn detail_type(&self) -> &str {
+        self.detail_type.as_deref().unwrap_or(&self.topic)
     }
 
     /// Where this topic's events go; `None` only for an entry the rules refuse (neither or both
