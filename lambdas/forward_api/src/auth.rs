@@ -14,22 +14,15 @@
 
 use std::future::Future;
 
-use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
-use jsonwebtoken::crypto::{CryptoProvider, JwtVerifier, KeyUtils};
+use eventfabric_core::token::{self, Hs256Verifier};
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::request::RequestError;
 
 /// The `aud` every forward token must carry, so tokens minted for other services do not work
 /// here.
 pub const AUDIENCE: &str = "eventfabric:events.forward";
-
-/// Clock difference tolerated on `exp`, in seconds.
-const LEEWAY_SECONDS: i64 = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionClaims {
@@ -42,22 +35,7 @@ pub struct SessionClaims {
 
 /// Checks session tokens against the signing secret's current value and, during a rotation, its
 /// previous one.
-pub struct TokenVerifier {
-    /// Current first.
-    keys: Vec<DecodingKey>,
-    validation: Validation,
-}
-
-/// Refuses keys shorter than 32 bytes: HS256 with a short key is brute-forceable.
-fn check_length(secret: &[u8], which: &str) -> Result<(), String> {
-    if secret.len() < 32 {
-        return Err(format!(
-            "the session token secret's {which} value is {} bytes; at least 32 are required",
-            secret.len()
-        ));
-    }
-    Ok(())
-}
+pub struct TokenVerifier(Hs256Verifier);
 
 impl TokenVerifier {
     /// One key: the secret's current value.
@@ -67,37 +45,9 @@ impl TokenVerifier {
 
     /// The current value and, when the secret has one, its previous value.
     pub fn with_previous(current: &[u8], previous: Option<&[u8]>) -> Result<Self, String> {
-        check_length(current, "current")?;
-        // A provider installed before is kept (`Err`): it can only be this one.
-        let _ = HS256_ONLY.install_default();
-        let mut keys = vec![DecodingKey::from_secret(current)];
-        if let Some(previous) = previous {
-            check_length(previous, "previous")?;
-            keys.push(DecodingKey::from_secret(previous));
-        }
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
-        // Expiry is checked against the request's clock in `verify`, so the logic stays
-        // testable with a fixed time.
-        validation.validate_exp = false;
-        Ok(Self { keys, validation })
-    }
-
-    /// The token's claims under the first key whose signature matches; the current key's error
-    /// when none does.
-    fn decode(&self, token: &str) -> Result<SessionClaims, jsonwebtoken::errors::Error> {
-        let mut first_error = None;
-        for key in &self.keys {
-            match jsonwebtoken::decode::<SessionClaims>(token, key, &self.validation) {
-                Ok(data) => return Ok(data.claims),
-                Err(e) if *e.kind() == ErrorKind::InvalidSignature => {
-                    first_error.get_or_insert(e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(first_error.unwrap_or_else(|| ErrorKind::InvalidSignature.into()))
+        Hs256Verifier::new(AUDIENCE, &["exp", "sub", "aud"], current, previous)
+            .map(Self)
+            .map_err(|e| e.replace("token secret", "session token secret"))
     }
 
     /// The claims of the `Authorization` header's bearer token, or a 401.
@@ -117,15 +67,14 @@ impl TokenVerifier {
         now_ms: i64,
     ) -> Result<SessionClaims, (RequestError, bool)> {
         let token = bearer(authorization).map_err(|e| (e, false))?;
-        let claims = self.decode(token).map_err(|e| {
+        let claims = self.0.decode::<SessionClaims>(token).map_err(|e| {
             let unknown_key = *e.kind() == ErrorKind::InvalidSignature;
             (
                 unauthorized(format!("invalid session token: {e}")),
                 unknown_key,
             )
         })?;
-        // Saturating: `exp` is whatever the issuer wrote, up to i64::MAX ("never").
-        if claims.exp.saturating_add(LEEWAY_SECONDS) < now_ms.div_euclid(1000) {
+        if token::expired(claims.exp, now_ms) {
             return Err((unauthorized("the session token has expired"), false));
         }
         Ok(claims)
@@ -157,12 +106,7 @@ fn bearer(authorization: Option<&str>) -> Result<&str, RequestError> {
     let header = authorization.ok_or_else(|| {
         unauthorized("an Authorization: Bearer <session token> header is required")
     })?;
-    // The scheme is case-insensitive (RFC 9110 §11.1), followed by one or more spaces.
-    header
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|t| !t.is_empty())
+    token::bearer(header)
         .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <session token>'"))
 }
 
@@ -202,67 +146,9 @@ pub fn mint(secret: &[u8], session_id: &str, exp: i64) -> Result<String, String>
     )
 }
 
-/// An HS256 JWT of `claims`: `base64url(header).base64url(claims).base64url(HMAC-SHA256)`
-/// (RFC 7515). Signing is here rather than in jsonwebtoken because its signer takes keys only
-/// through a crypto provider, and this crate installs one that can only verify HS256 (below).
+/// An HS256 JWT of `claims` (the shared signer).
 pub(crate) fn sign(secret: &[u8], claims: &impl Serialize) -> Result<String, String> {
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let claims =
-        serde_json::to_vec(claims).map_err(|e| format!("cannot encode the claims: {e}"))?;
-    let mut token = format!(
-        "{}.{}",
-        b64.encode(br#"{"typ":"JWT","alg":"HS256"}"#),
-        b64.encode(claims)
-    );
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|e| e.to_string())?;
-    mac.update(token.as_bytes());
-    token.push('.');
-    token.push_str(&b64.encode(mac.finalize().into_bytes()));
-    Ok(token)
-}
-
-/// jsonwebtoken's crypto, for HS256 verification only, on RustCrypto's HMAC (in the tree
-/// already). Its built-in providers each link every algorithm it supports (RSA, ECDSA,
-/// EdDSA), code this function never runs: about 1 MB of the binary, a C library (aws-lc) or
-/// the `rsa` crate with an open advisory (RUSTSEC-2023-0071).
-static HS256_ONLY: CryptoProvider = CryptoProvider {
-    signer_factory: |_, _| Err(ErrorKind::InvalidAlgorithm.into()),
-    verifier_factory: hs256_verifier,
-    key_utils: KeyUtils::new_unimplemented(),
-};
-
-fn hs256_verifier(
-    algorithm: &Algorithm,
-    key: &DecodingKey,
-) -> jsonwebtoken::errors::Result<Box<dyn JwtVerifier>> {
-    if *algorithm != Algorithm::HS256 {
-        return Err(ErrorKind::InvalidAlgorithm.into());
-    }
-    let mac = Hmac::<Sha256>::new_from_slice(key.try_get_as_bytes()?)
-        .map_err(|_| ErrorKind::InvalidKeyFormat)?;
-    Ok(Box::new(Hs256Verifier(mac)))
-}
-
-struct Hs256Verifier(Hmac<Sha256>);
-
-impl jsonwebtoken::signature::Verifier<Vec<u8>> for Hs256Verifier {
-    fn verify(
-        &self,
-        message: &[u8],
-        signature: &Vec<u8>,
-    ) -> Result<(), jsonwebtoken::signature::Error> {
-        let mut mac = self.0.clone();
-        mac.update(message);
-        // Constant-time comparison.
-        mac.verify_slice(signature)
-            .map_err(|_| jsonwebtoken::signature::Error::new())
-    }
-}
-
-impl JwtVerifier for Hs256Verifier {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::HS256
-    }
+    token::sign(secret, claims)
 }
 
 #[cfg(test)]

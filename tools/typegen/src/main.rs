@@ -62,7 +62,26 @@ fn generate(registry: &Registry) -> Result<String, String> {
         out.push_str(&format!("    ({topic:?}, {version:?}, {name:?}),\n"));
     }
     out.push_str("];\n");
+    for spec in registry.topics().iter().filter(|s| s.producer.is_some()) {
+        if let Some(bus) = spec.bus {
+            out.push_str(&topic_impl(spec, bus));
+        }
+    }
     Ok(out)
+}
+
+/// `impl Topic` for a topic the platform publishes on a bus: what the typed publisher
+/// (`eventfabric_core::publish`) needs to put its events there without a registry lookup.
+fn topic_impl(spec: &TopicSpec, bus: eventfabric_registry::Bus) -> String {
+    format!(
+        "\nimpl crate::Topic for {name} {{\n    const TOPIC: &'static str = {topic:?};\n    const VERSION: &'static str = {version:?};\n    const BUS: &'static str = {bus:?};\n    const SOURCE: &'static str = {source:?};\n    const DETAIL_TYPE: &'static str = {detail_type:?};\n}}\n",
+        name = type_name(&spec.topic),
+        topic = spec.topic,
+        version = spec.version,
+        bus = bus.as_str(),
+        source = spec.source(),
+        detail_type = spec.detail_type(),
+    )
 }
 
 fn describe(spec: &TopicSpec) -> String {

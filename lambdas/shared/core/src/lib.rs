@@ -14,12 +14,16 @@ pub mod eventbridge;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+#[cfg(feature = "publish")]
+pub mod publish;
 pub mod retry;
 pub mod scan;
 #[cfg(feature = "secrets")]
 pub mod secrets;
 pub mod sink;
 pub mod text;
+#[cfg(feature = "token")]
+pub mod token;
 
 pub use bus::{BusEntry, MAX_ENTRIES_PER_CALL, MAX_REQUEST_BYTES, batches};
 pub use deadline::{Deadline, now_ms};

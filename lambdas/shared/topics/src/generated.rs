@@ -8287,3 +8287,195 @@ pub const TOPICS: &[(&str, &str, &str)] = &[
     ("ui.interaction.sampled", "1.0.0", "UiInteractionSampledPayload"),
     ("user.profile.updated", "1.1.0", "UserProfileUpdatedPayload"),
 ];
+
+impl crate::Topic for AccountProfileUpdatedPayload {
+    const TOPIC: &'static str = "account.profile.updated";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.user";
+    const DETAIL_TYPE: &'static str = "Profile Updated";
+}
+
+impl crate::Topic for AccountSubscriptionChangedPayload {
+    const TOPIC: &'static str = "account.subscription.changed";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.user";
+    const DETAIL_TYPE: &'static str = "Subscription Changed";
+}
+
+impl crate::Topic for AccountUsageUpdatedPayload {
+    const TOPIC: &'static str = "account.usage.updated";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.user";
+    const DETAIL_TYPE: &'static str = "Usage Updated";
+}
+
+impl crate::Topic for AccountUserRegisteredPayload {
+    const TOPIC: &'static str = "account.user.registered";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.user";
+    const DETAIL_TYPE: &'static str = "Registered";
+}
+
+impl crate::Topic for BrandAuditCompletedPayload {
+    const TOPIC: &'static str = "brand.audit.completed";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.brand";
+    const DETAIL_TYPE: &'static str = "Audit Completed";
+}
+
+impl crate::Topic for BrandAuditRequestedPayload {
+    const TOPIC: &'static str = "brand.audit.requested";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.brand";
+    const DETAIL_TYPE: &'static str = "Brand Audit Requested";
+}
+
+impl crate::Topic for BrandCompetitorDiscoveredPayload {
+    const TOPIC: &'static str = "brand.competitor.discovered";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.brand";
+    const DETAIL_TYPE: &'static str = "Competitor Discovered";
+}
+
+impl crate::Topic for BrandCompetitorRefreshRequestedPayload {
+    const TOPIC: &'static str = "brand.competitor.refresh_requested";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.brand";
+    const DETAIL_TYPE: &'static str = "Competitor Refresh Requested";
+}
+
+impl crate::Topic for BrandProfileUpdatedPayload {
+    const TOPIC: &'static str = "brand.profile.updated";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.brand";
+    const DETAIL_TYPE: &'static str = "Profile Updated";
+}
+
+impl crate::Topic for BrandRankingChangedPayload {
+    const TOPIC: &'static str = "brand.ranking.changed";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.brand";
+    const DETAIL_TYPE: &'static str = "Ranking Changed";
+}
+
+impl crate::Topic for MarketAlertTriggeredPayload {
+    const TOPIC: &'static str = "market.alert.triggered";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.market";
+    const DETAIL_TYPE: &'static str = "Alert Triggered";
+}
+
+impl crate::Topic for MarketOpportunityIdentifiedPayload {
+    const TOPIC: &'static str = "market.opportunity.identified";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.market";
+    const DETAIL_TYPE: &'static str = "Opportunity Identified";
+}
+
+impl crate::Topic for MarketPriceChangedPayload {
+    const TOPIC: &'static str = "market.price.changed";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.market";
+    const DETAIL_TYPE: &'static str = "Price Change Detected";
+}
+
+impl crate::Topic for MarketTrendDetectedPayload {
+    const TOPIC: &'static str = "market.trend.detected";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.market";
+    const DETAIL_TYPE: &'static str = "Trend Detected";
+}
+
+impl crate::Topic for RealtimeJobProgressPayload {
+    const TOPIC: &'static str = "realtime.job.progress";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.realtime";
+    const DETAIL_TYPE: &'static str = "Job Progress Update";
+}
+
+impl crate::Topic for RealtimeNotificationPayload {
+    const TOPIC: &'static str = "realtime.notification";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.realtime";
+    const DETAIL_TYPE: &'static str = "Notification";
+}
+
+impl crate::Topic for ResearchKnowledgeUpdatedPayload {
+    const TOPIC: &'static str = "research.knowledge.updated";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.research";
+    const DETAIL_TYPE: &'static str = "Knowledge Updated";
+}
+
+impl crate::Topic for ResearchQueryCompletedPayload {
+    const TOPIC: &'static str = "research.query.completed";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.research";
+    const DETAIL_TYPE: &'static str = "Query Completed";
+}
+
+impl crate::Topic for ResearchReportGeneratedPayload {
+    const TOPIC: &'static str = "research.report.generated";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.research";
+    const DETAIL_TYPE: &'static str = "Report Generated";
+}
+
+impl crate::Topic for SessionPipelineFailedPayload {
+    const TOPIC: &'static str = "session.pipeline.failed";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "session";
+    const SOURCE: &'static str = "eventfabric.session-pipeline";
+    const DETAIL_TYPE: &'static str = "session.pipeline.failed";
+}
+
+impl crate::Topic for StudioContentGeneratedPayload {
+    const TOPIC: &'static str = "studio.content.generated";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.studio";
+    const DETAIL_TYPE: &'static str = "Content Generated";
+}
+
+impl crate::Topic for StudioContentPublishedPayload {
+    const TOPIC: &'static str = "studio.content.published";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.studio";
+    const DETAIL_TYPE: &'static str = "Content Published";
+}
+
+impl crate::Topic for StudioContentUpdatedPayload {
+    const TOPIC: &'static str = "studio.content.updated";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.studio";
+    const DETAIL_TYPE: &'static str = "Content Updated";
+}
+
+impl crate::Topic for StudioJobProgressPayload {
+    const TOPIC: &'static str = "studio.job.progress";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "bayon.coagent.studio";
+    const DETAIL_TYPE: &'static str = "Job Progress Update";
+}

@@ -12,6 +12,22 @@ mod generated;
 
 pub use generated::*;
 
+/// A topic the platform itself publishes on a bus (`producer` in the registry): its payload
+/// type knows where its events go. Implemented by the generator for every such topic, so a
+/// publisher cannot put a payload under another topic's name, source or detail type.
+pub trait Topic: serde::Serialize {
+    /// The registry name (`studio.content.generated`).
+    const TOPIC: &'static str;
+    /// The registry version the type was generated from.
+    const VERSION: &'static str;
+    /// The registry bus (`app`, `session`, `analytics`): the deployment maps it to a bus name.
+    const BUS: &'static str;
+    /// The EventBridge `Source` (`bayon.coagent.studio`).
+    const SOURCE: &'static str;
+    /// The EventBridge `DetailType` (`Content Generated`).
+    const DETAIL_TYPE: &'static str;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -26,6 +42,32 @@ mod tests {
             .map(|t| (t.topic.as_str(), t.version.as_str()))
             .collect();
         assert_eq!(generated, registered, "run scripts/typegen.sh");
+    }
+
+    #[test]
+    fn produced_topics_carry_their_registry_route() {
+        fn route<T: Topic>() -> (&'static str, &'static str, &'static str, &'static str) {
+            (T::TOPIC, T::BUS, T::SOURCE, T::DETAIL_TYPE)
+        }
+        assert_eq!(
+            route::<StudioContentGeneratedPayload>(),
+            (
+                "studio.content.generated",
+                "app",
+                "bayon.coagent.studio",
+                "Content Generated"
+            )
+        );
+        let registry = eventfabric_registry::Registry::embedded().unwrap();
+        let failed = registry
+            .resolve(SessionPipelineFailedPayload::TOPIC)
+            .unwrap();
+        assert_eq!(SessionPipelineFailedPayload::SOURCE, failed.source());
+        assert_eq!(
+            SessionPipelineFailedPayload::DETAIL_TYPE,
+            failed.detail_type()
+        );
+        assert_eq!(SessionPipelineFailedPayload::VERSION, failed.version);
     }
 
     #[test]
