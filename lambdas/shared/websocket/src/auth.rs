@@ -1,0 +1,271 @@
+//! The `$connect` authorizer: a REQUEST Lambda authorizer that allows the connection when it
+//! carries a valid HS256 token for this API's audience, and hands the token's `sub` (the user,
+//! or the agent) to the routes as the authorizer context's `principal`.
+//!
+//! The token comes in `Authorization: Bearer <token>` (servers, agents) or, since browsers
+//! cannot set headers on a WebSocket, the `token` query parameter. Either way the principal is
+//! what the token's signature covers: a query string can carry a token, never an identity.
+//! API Gateway's access log format (CDK: `WebSocketApi` stage) leaves the query string out.
+//!
+//! A refused connection gets a `Deny` policy (the client sees 403) and a log line with the
+//! reason; the reason never goes back to the client.
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayCustomAuthorizerResponse,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use eventfabric_core::token::{self, Hs256Verifier};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The authorizer context key holding the principal id; routes read it from
+/// `requestContext.authorizer.principal`.
+pub const PRINCIPAL_CONTEXT_KEY: &str = "principal";
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: i64,
+}
+
+/// Why a connection was refused (logged, never sent).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no token: neither an Authorization: Bearer header nor a token query parameter")]
+    NoToken,
+    #[error("the Authorization header is not 'Bearer <token>'")]
+    BadScheme,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token's subject is not 1–128 visible ASCII characters")]
+    BadSubject,
+}
+
+/// Checks `$connect` requests' tokens.
+#[derive(Debug)]
+pub struct ConnectAuthorizer {
+    verifier: Hs256Verifier,
+}
+
+impl ConnectAuthorizer {
+    /// Tokens for `audience`, signed with the secret's current or previous value.
+    pub fn new(audience: &str, current: &[u8], previous: Option<&[u8]>) -> Result<Self, String> {
+        Ok(Self {
+            verifier: Hs256Verifier::new(audience, &["exp", "sub", "aud"], current, previous)?,
+        })
+    }
+
+    /// The principal of a request, or why it is refused.
+    pub fn principal(
+        &self,
+        request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+        now_ms: i64,
+    ) -> Result<String, Refusal> {
+        let token = match request.headers.get("authorization") {
+            Some(header) => {
+                let header = header.to_str().map_err(|_| Refusal::BadScheme)?;
+                token::bearer(header).ok_or(Refusal::BadScheme)?
+            }
+            None => request
+                .query_string_parameters
+                .first("token")
+                .filter(|t| !t.is_empty())
+                .ok_or(Refusal::NoToken)?,
+        };
+        let claims: Claims = self
+            .verifier
+            .decode(token)
+            .map_err(|e| Refusal::Invalid(e.to_string()))?;
+        if token::expired(claims.exp, now_ms) {
+            return Err(Refusal::Expired);
+        }
+        if !crate::valid_principal(&claims.sub) {
+            return Err(Refusal::BadSubject);
+        }
+        Ok(claims.sub)
+    }
+
+    /// The authorizer's answer: `Allow` on the request's method ARN with the principal in the
+    /// context, or `Deny`.
+    pub fn authorize(
+        &self,
+        request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+        now_ms: i64,
+    ) -> ApiGatewayCustomAuthorizerResponse {
+        let method_arn = request.method_arn.clone().unwrap_or_default();
+        match self.principal(request, now_ms) {
+            Ok(principal) => {
+                tracing::info!(principal = %principal, "connection allowed");
+                policy(
+                    &principal,
+                    IamPolicyEffect::Allow,
+                    method_arn,
+                    json!({ PRINCIPAL_CONTEXT_KEY: principal }),
+                )
+            }
+            Err(refusal) => {
+                tracing::warn!(reason = %refusal, "connection refused");
+                policy("anonymous", IamPolicyEffect::Deny, method_arn, json!({}))
+            }
+        }
+    }
+}
+
+fn policy(
+    principal: &str,
+    effect: IamPolicyEffect,
+    method_arn: String,
+    context: serde_json::Value,
+) -> ApiGatewayCustomAuthorizerResponse {
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".into()];
+    statement.effect = effect;
+    statement.resource = vec![method_arn];
+    let mut document = ApiGatewayCustomAuthorizerPolicy::default();
+    document.version = Some("2012-10-17".into());
+    document.statement = vec![statement];
+    let mut response = ApiGatewayCustomAuthorizerResponse::default();
+    response.principal_id = Some(principal.to_owned());
+    response.policy_document = document;
+    response.context = context;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Serialize;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const AUDIENCE: &str = "eventfabric:realtime.connect";
+    const NOW_MS: i64 = 1_767_225_600_000;
+
+    #[derive(Serialize)]
+    struct TestClaims<'a> {
+        sub: &'a str,
+        aud: &'a str,
+        exp: i64,
+    }
+
+    fn token(sub: &str, aud: &str, exp: i64) -> String {
+        token::sign(SECRET, &TestClaims { sub, aud, exp }).unwrap()
+    }
+
+    fn request(
+        header: Option<&str>,
+        query: Option<&str>,
+    ) -> ApiGatewayCustomAuthorizerRequestTypeRequest {
+        let mut value = serde_json::from_str::<serde_json::Value>(include_str!(
+            "../fixtures/authorizer-connect.json"
+        ))
+        .unwrap();
+        if let Some(h) = header {
+            value["headers"]["Authorization"] = h.into();
+        }
+        if let Some(q) = query {
+            value["queryStringParameters"]["token"] = q.into();
+        }
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn authorizer() -> ConnectAuthorizer {
+        ConnectAuthorizer::new(AUDIENCE, SECRET, None).unwrap()
+    }
+
+    fn effect(r: &ApiGatewayCustomAuthorizerResponse) -> IamPolicyEffect {
+        r.policy_document.statement[0].effect.clone()
+    }
+
+    #[test]
+    fn a_valid_token_allows_with_its_subject_as_principal() {
+        let t = token("user-1", AUDIENCE, NOW_MS / 1000 + 600);
+        for req in [
+            request(Some(&format!("Bearer {t}")), None),
+            request(None, Some(&t)),
+        ] {
+            let r = authorizer().authorize(&req, NOW_MS);
+            assert_eq!(effect(&r), IamPolicyEffect::Allow);
+            assert_eq!(r.principal_id.as_deref(), Some("user-1"));
+            assert_eq!(r.context[PRINCIPAL_CONTEXT_KEY], "user-1");
+            assert_eq!(
+                r.policy_document.statement[0].resource,
+                ["arn:aws:execute-api:eu-west-1:123456789012:abcdef123/dev/$connect"]
+            );
+        }
+    }
+
+    #[test]
+    fn expired_foreign_tampered_and_missing_tokens_are_denied() {
+        let a = authorizer();
+        let expired = token("user-1", AUDIENCE, NOW_MS / 1000 - 60);
+        assert_eq!(
+            a.principal(&request(None, Some(&expired)), NOW_MS),
+            Err(Refusal::Expired)
+        );
+        let foreign = token("user-1", "eventfabric:events.forward", NOW_MS / 1000 + 600);
+        assert!(matches!(
+            a.principal(&request(None, Some(&foreign)), NOW_MS),
+            Err(Refusal::Invalid(_))
+        ));
+        // Tampered: the claims of another user under the first token's signature.
+        let good = token("user-1", AUDIENCE, NOW_MS / 1000 + 600);
+        let other = token("user-2", AUDIENCE, NOW_MS / 1000 + 600);
+        let parts: Vec<&str> = good.split('.').collect();
+        let other_claims = other.split('.').nth(1).unwrap();
+        let tampered = format!("{}.{}.{}", parts[0], other_claims, parts[2]);
+        assert!(matches!(
+            a.principal(&request(None, Some(&tampered)), NOW_MS),
+            Err(Refusal::Invalid(_))
+        ));
+        assert_eq!(
+            a.principal(&request(None, None), NOW_MS),
+            Err(Refusal::NoToken)
+        );
+        assert_eq!(
+            a.principal(&request(None, Some("")), NOW_MS),
+            Err(Refusal::NoToken)
+        );
+        assert_eq!(
+            a.principal(&request(Some(&format!("Basic {good}")), None), NOW_MS),
+            Err(Refusal::BadScheme)
+        );
+        let r = a.authorize(&request(None, Some(&expired)), NOW_MS);
+        assert_eq!(effect(&r), IamPolicyEffect::Deny);
+        assert_eq!(
+            r.context,
+            json!({}),
+            "a denied connection carries no principal"
+        );
+    }
+
+    #[test]
+    fn a_user_id_in_the_query_string_is_ignored_the_token_decides() {
+        let t = token("user-1", AUDIENCE, NOW_MS / 1000 + 600);
+        let mut req = request(None, Some(&t));
+        req.query_string_parameters = format!("token={t}&userId=admin").parse().unwrap();
+        assert_eq!(authorizer().principal(&req, NOW_MS).unwrap(), "user-1");
+    }
+
+    #[test]
+    fn subjects_past_the_key_limits_are_refused() {
+        let a = authorizer();
+        for sub in [
+            String::new(),
+            "x".repeat(129),
+            "a\u{1b}b".into(),
+            "a b".into(),
+        ] {
+            let t = token(&sub, AUDIENCE, NOW_MS / 1000 + 600);
+            assert_eq!(
+                a.principal(&request(None, Some(&t)), NOW_MS),
+                Err(Refusal::BadSubject),
+                "{sub:?}"
+            );
+        }
+        let t = token(&"x".repeat(128), AUDIENCE, NOW_MS / 1000 + 600);
+        assert!(a.principal(&request(None, Some(&t)), NOW_MS).is_ok());
+    }
+}
