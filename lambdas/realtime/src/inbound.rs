@@ -71,6 +71,14 @@ impl Topics {
         Ok(Self { kinds })
     }
 
+    /// The (source, detail type) of an app topic: what its rule matches.
+    pub fn source_of(&self, topic: &str) -> Option<(&str, &str)> {
+        self.kinds
+            .iter()
+            .find(|(_, k)| k.topic == topic)
+            .map(|((source, detail_type), _)| (source.as_str(), detail_type.as_str()))
+    }
+
     /// The embedded registry's app topics (leaked once per process: the registry lives as long
     /// as the function).
     pub fn embedded() -> Result<Self, String> {

@@ -5,6 +5,7 @@
 //! job-progress events to every WebSocket connection of their user ([`notifier`]).
 
 pub mod domain;
+pub mod functions;
 pub mod inbound;
 pub mod notifier;
 pub mod processor;

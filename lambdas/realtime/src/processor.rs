@@ -10,7 +10,7 @@ use eventfabric_core::publish::Publisher;
 use eventfabric_core::{Deadline, EventSink};
 use serde_json::Value;
 
-use crate::domain;
+use crate::domain::{self, Domain};
 use crate::inbound::{Refused, Topics};
 use crate::store::{AppStore, Applied, StoreError};
 
@@ -39,14 +39,16 @@ pub struct Processed {
 }
 
 pub struct Processor<St, S> {
+    domain: Domain,
     topics: Topics,
     store: St,
     publisher: Publisher<S>,
 }
 
 impl<St: AppStore, S: EventSink> Processor<St, S> {
-    pub fn new(topics: Topics, store: St, publisher: Publisher<S>) -> Self {
+    pub fn new(domain: Domain, topics: Topics, store: St, publisher: Publisher<S>) -> Self {
         Self {
+            domain,
             topics,
             store,
             publisher,
@@ -68,7 +70,7 @@ impl<St: AppStore, S: EventSink> Processor<St, S> {
         deadline: Deadline,
     ) -> Result<Processed, ProcessError> {
         let inbound = self.topics.check(event)?;
-        let effects = domain::effects(&inbound, &self.publisher)?;
+        let effects = domain::effects(self.domain, &inbound, &self.publisher)?;
         let applied = self
             .store
             .apply(&inbound.id, &effects.writes, now_ms)

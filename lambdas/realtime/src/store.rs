@@ -8,7 +8,9 @@
 //! |---|---|---|
 //! | library item (generated content) | `USER#<userId>` | `CONTENT#<contentId>` |
 //! | usage counter | `USER#<userId>` | `USAGE#<feature>#<period>` |
-//! | knowledge item | `USER#<userId>` | `KNOWLEDGE#<queryId>` |
+//! | knowledge item (research query completed) | `USER#<userId>` | `KNOWLEDGE#<queryId>` |
+//! | brand profile's last change | `USER#<userId>` | `BRAND#<profileId>` |
+//! | market trend | `TREND#<trendId>` | `TREND` |
 //! | processed-event marker (TTL 7 days) | `EVENT#<event id>` | `EVENT` |
 //!
 //! An event's writes and its marker go in one `TransactWriteItems`, the marker on condition

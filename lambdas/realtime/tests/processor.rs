@@ -6,13 +6,19 @@ use std::time::Duration;
 
 use eventfabric_core::publish::{BusNames, Publisher};
 use eventfabric_core::{Deadline, MemorySink};
+use realtime::domain::Domain;
 use realtime::{Applied, MemoryAppStore, ProcessError, Processor, Topics};
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_796_472_000_000;
 
 fn processor(sink: MemorySink) -> Processor<MemoryAppStore, MemorySink> {
+    processor_of(Domain::Studio, sink)
+}
+
+fn processor_of(domain: Domain, sink: MemorySink) -> Processor<MemoryAppStore, MemorySink> {
     Processor::new(
+        domain,
         Topics::embedded().unwrap(),
         MemoryAppStore::new(),
         Publisher::new(sink, BusNames::new([("app", "eventfabric-dev-app")])),
@@ -116,6 +122,7 @@ async fn a_follow_up_that_fails_after_the_write_goes_out_on_the_retry() {
     let store = MemoryAppStore::new();
     let with_sink = |sink| {
         Processor::new(
+            Domain::Studio,
             Topics::embedded().unwrap(),
             &store,
             Publisher::new(sink, BusNames::new([("app", "eventfabric-dev-app")])),
@@ -203,7 +210,7 @@ async fn malformed_and_misrouted_events_are_refused_with_every_field_named() {
 
 #[tokio::test]
 async fn usage_near_the_limit_warns_once_per_threshold() {
-    let p = processor(MemorySink::new());
+    let p = processor_of(Domain::Account, MemorySink::new());
     let ids = |p: &Processor<MemoryAppStore, MemorySink>| -> Vec<String> {
         p.publisher()
             .sink()
@@ -244,4 +251,164 @@ async fn usage_near_the_limit_warns_once_per_threshold() {
         .await
         .unwrap();
     assert_eq!(ids(&p).len(), 1);
+}
+
+fn fixture_named(name: &str) -> Value {
+    let path = format!("{}/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn published(p: &Processor<MemoryAppStore, MemorySink>) -> Vec<(String, Value)> {
+    p.publisher()
+        .sink()
+        .take()
+        .into_iter()
+        .map(|e| {
+            assert_eq!(e.event_bus_name, "eventfabric-dev-app");
+            let detail: Value = serde_json::from_str(&e.detail).unwrap();
+            (format!("{} / {}", e.source, e.detail_type), detail)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_processor_refuses_a_topic_of_another_domain() {
+    let p = processor_of(Domain::Brand, MemorySink::new());
+    let err = p
+        .process(&event(fixture()), NOW, deadline())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("studio.content.generated is not handled by the brand processor"),
+        "{err}"
+    );
+    assert_eq!(p.store().data_items(), 0);
+}
+
+#[tokio::test]
+async fn job_progress_becomes_a_progress_push() {
+    let p = processor(MemorySink::new());
+    let out = p
+        .process(&event(fixture_named("job-progress")), NOW, deadline())
+        .await
+        .unwrap();
+    assert_eq!((out.writes, out.follow_ups), (0, 1));
+    let sent = published(&p);
+    assert_eq!(sent[0].0, "bayon.coagent.realtime / Job Progress Update");
+    assert_eq!(sent[0].1["topic"], "realtime.job.progress");
+    assert_eq!(sent[0].1["causationId"], "evt-job-1");
+    assert_eq!(
+        sent[0].1["payload"],
+        json!({"userId": "user-1", "jobId": "job-7", "percent": 40, "status": "running", "message": "Drafting"})
+    );
+}
+
+#[tokio::test]
+async fn a_name_address_or_phone_change_requests_an_audit_and_a_market_area_change_a_competitor_refresh()
+ {
+    let p = processor_of(Domain::Brand, MemorySink::new());
+    let out = p
+        .process(&event(fixture_named("profile-updated")), NOW, deadline())
+        .await
+        .unwrap();
+    assert_eq!((out.writes, out.follow_ups), (1, 2));
+    let item = p.store().get("USER#user-1", "BRAND#profile-9").unwrap();
+    assert_eq!(item["marketArea"], "Austin, TX");
+    let sent = published(&p);
+    assert_eq!(sent[0].0, "bayon.coagent.brand / Brand Audit Requested");
+    assert_eq!(sent[0].1["payload"]["reason"], json!(["name", "phone"]));
+    assert_eq!(
+        sent[1].0,
+        "bayon.coagent.brand / Competitor Refresh Requested"
+    );
+    assert_eq!(sent[1].1["payload"]["marketArea"], "Austin, TX");
+
+    // Only a logo: recorded, nothing requested.
+    let mut logo = fixture_named("profile-updated");
+    logo["detail"]["id"] = "evt-profile-2".into();
+    logo["detail"]["payload"]["changedFields"] = json!(["logo", "description"]);
+    let out = p.process(&event(logo), NOW, deadline()).await.unwrap();
+    assert_eq!((out.writes, out.follow_ups), (1, 0));
+    assert!(published(&p).is_empty());
+
+    // A market-area change without the new area cannot be followed up: refused, named.
+    let mut no_area = fixture_named("profile-updated");
+    no_area["detail"]["id"] = "evt-profile-3".into();
+    no_area["detail"]["payload"]
+        .as_object_mut()
+        .unwrap()
+        .remove("marketArea");
+    let err = p
+        .process(&event(no_area), NOW, deadline())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("detail.payload.marketArea"),
+        "{err}"
+    );
+    assert!(published(&p).is_empty(), "nothing half-announced");
+}
+
+#[tokio::test]
+async fn research_completed_stores_a_knowledge_item_and_notifies() {
+    let p = processor_of(Domain::Research, MemorySink::new());
+    let out = p
+        .process(&event(fixture_named("query-completed")), NOW, deadline())
+        .await
+        .unwrap();
+    assert_eq!((out.writes, out.follow_ups), (1, 1));
+    let item = p.store().get("USER#user-1", "KNOWLEDGE#query-3").unwrap();
+    assert_eq!(item["kind"], "knowledge_item");
+    assert_eq!(item["sources"], json!(["https://example.com/report"]));
+    let sent = published(&p);
+    assert_eq!(sent[0].0, "bayon.coagent.realtime / Notification");
+    assert_eq!(sent[0].1["payload"]["kind"], "research_completed");
+    assert_eq!(sent[0].1["payload"]["resourceId"], "query-3");
+}
+
+#[tokio::test]
+async fn a_trend_notifies_each_affected_user_once() {
+    let p = processor_of(Domain::Market, MemorySink::new());
+    let out = p
+        .process(&event(fixture_named("trend-detected")), NOW, deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.writes, out.follow_ups),
+        (1, 3),
+        "user-2 is named twice"
+    );
+    let sent = published(&p);
+    let mut users: Vec<_> = sent
+        .iter()
+        .map(|(kind, d)| {
+            assert_eq!(kind, "bayon.coagent.realtime / Notification");
+            assert_eq!(d["payload"]["kind"], "trend_detected");
+            d["payload"]["userId"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    users.sort();
+    assert_eq!(users, ["user-1", "user-2", "user-3"]);
+    let mut ids: Vec<_> = sent.iter().map(|(_, d)| d["id"].clone()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "one id per user");
+    assert_eq!(
+        p.store().get("TREND#trend-5", "TREND").unwrap()["affectedUsers"],
+        3
+    );
+}
+
+#[tokio::test]
+async fn every_domain_handles_topics_of_its_own_source() {
+    let topics = Topics::embedded().unwrap();
+    for domain in Domain::ALL {
+        assert!(!domain.topics().is_empty());
+        for topic in domain.topics() {
+            assert!(
+                topics.source_of(topic).is_some(),
+                "{topic} is not an app topic"
+            );
+        }
+    }
 }

@@ -15,6 +15,10 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerResponse,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use eventfabric_core::token::keys::KeySource;
 use eventfabric_core::token::{self, Hs256Verifier};
 use serde::Deserialize;
 use serde_json::json;
@@ -38,6 +42,10 @@ pub enum Refusal {
     BadScheme,
     #[error("invalid token: {0}")]
     Invalid(String),
+    /// Well formed, but signed with none of the held keys: forged, or signed with a key
+    /// rotated in since the keys were read ([`RotatingAuthorizer`] reads them again).
+    #[error("the token's signature matches no held key")]
+    UnknownKey,
     #[error("the token has expired")]
     Expired,
     #[error("the token's subject is not 1–128 visible ASCII characters")]
@@ -75,10 +83,10 @@ impl ConnectAuthorizer {
                 .filter(|t| !t.is_empty())
                 .ok_or(Refusal::NoToken)?,
         };
-        let claims: Claims = self
-            .verifier
-            .decode(token)
-            .map_err(|e| Refusal::Invalid(e.to_string()))?;
+        let claims: Claims = self.verifier.decode(token).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => Refusal::UnknownKey,
+            _ => Refusal::Invalid(e.to_string()),
+        })?;
         if token::expired(claims.exp, now_ms) {
             return Err(Refusal::Expired);
         }
@@ -95,8 +103,20 @@ impl ConnectAuthorizer {
         request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
         now_ms: i64,
     ) -> ApiGatewayCustomAuthorizerResponse {
-        let method_arn = request.method_arn.clone().unwrap_or_default();
-        match self.principal(request, now_ms) {
+        answer(
+            request.method_arn.clone().unwrap_or_default(),
+            self.principal(request, now_ms),
+        )
+    }
+}
+
+/// `Allow` on the method ARN with the principal in the context, or `Deny`.
+fn answer(
+    method_arn: String,
+    principal: Result<String, Refusal>,
+) -> ApiGatewayCustomAuthorizerResponse {
+    {
+        match principal {
             Ok(principal) => {
                 tracing::info!(principal = %principal, "connection allowed");
                 policy(
@@ -111,6 +131,92 @@ impl ConnectAuthorizer {
                 policy("anonymous", IamPolicyEffect::Deny, method_arn, json!({}))
             }
         }
+    }
+}
+
+/// The authorizer on keys read from a [`KeySource`], following a rotation: a token whose
+/// signature matches none of the held keys makes it read the keys again, at most once per
+/// [`RotatingAuthorizer::MIN_REFRESH_MS`] (a flood of forged tokens is not a flood of
+/// Secrets Manager calls), then check once more. A failed read keeps the held keys.
+pub struct RotatingAuthorizer<K> {
+    source: K,
+    audience: String,
+    held: RwLock<Arc<ConnectAuthorizer>>,
+    last_read_ms: AtomicI64,
+}
+
+impl<K: KeySource> RotatingAuthorizer<K> {
+    pub const MIN_REFRESH_MS: i64 = 60_000;
+
+    /// Reads the keys; fails when they cannot be read or are too short.
+    pub async fn load(source: K, audience: &str, now_ms: i64) -> Result<Self, String> {
+        let keys = source.read().await?;
+        let held = ConnectAuthorizer::new(audience, &keys.current, keys.previous.as_deref())?;
+        Ok(Self {
+            source,
+            audience: audience.to_owned(),
+            held: RwLock::new(Arc::new(held)),
+            last_read_ms: AtomicI64::new(now_ms),
+        })
+    }
+
+    pub fn source(&self) -> &K {
+        &self.source
+    }
+
+    async fn refresh(&self, now_ms: i64) -> Option<Arc<ConnectAuthorizer>> {
+        let last = self.last_read_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) < Self::MIN_REFRESH_MS
+            || self
+                .last_read_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return None;
+        }
+        let fresh = self.source.read().await.and_then(|keys| {
+            ConnectAuthorizer::new(&self.audience, &keys.current, keys.previous.as_deref())
+        });
+        match fresh {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                *self.held.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+                tracing::info!("token keys read again: a token was signed with a key not held");
+                Some(fresh)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the token keys again; keeping the held ones");
+                None
+            }
+        }
+    }
+
+    /// The principal of a request, or why it is refused.
+    pub async fn principal(
+        &self,
+        request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+        now_ms: i64,
+    ) -> Result<String, Refusal> {
+        let held = self.held.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match held.principal(request, now_ms) {
+            Err(Refusal::UnknownKey) => match self.refresh(now_ms).await {
+                Some(fresh) => fresh.principal(request, now_ms),
+                None => Err(Refusal::UnknownKey),
+            },
+            other => other,
+        }
+    }
+
+    /// The authorizer's answer ([`ConnectAuthorizer::authorize`]).
+    pub async fn authorize(
+        &self,
+        request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+        now_ms: i64,
+    ) -> ApiGatewayCustomAuthorizerResponse {
+        answer(
+            request.method_arn.clone().unwrap_or_default(),
+            self.principal(request, now_ms).await,
+        )
     }
 }
 
@@ -216,10 +322,11 @@ mod tests {
         let parts: Vec<&str> = good.split('.').collect();
         let other_claims = other.split('.').nth(1).unwrap();
         let tampered = format!("{}.{}.{}", parts[0], other_claims, parts[2]);
-        assert!(matches!(
+        assert_eq!(
             a.principal(&request(None, Some(&tampered)), NOW_MS),
-            Err(Refusal::Invalid(_))
-        ));
+            Err(Refusal::UnknownKey),
+            "a signature over other claims matches no key"
+        );
         assert_eq!(
             a.principal(&request(None, None), NOW_MS),
             Err(Refusal::NoToken)
@@ -267,5 +374,56 @@ mod tests {
         }
         let t = token(&"x".repeat(128), AUDIENCE, NOW_MS / 1000 + 600);
         assert!(a.principal(&request(None, Some(&t)), NOW_MS).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_rotation_is_followed_and_forged_tokens_read_at_most_once_a_minute() {
+        use eventfabric_core::token::keys::MemoryKeys;
+        const NEXT: &[u8] = b"fedcba9876543210fedcba9876543210";
+        const FORGED: &[u8] = b"ffffffffffffffff0000000000000000";
+        let signed = |secret: &[u8]| {
+            let t = token::sign(
+                secret,
+                &TestClaims {
+                    sub: "user-1",
+                    aud: AUDIENCE,
+                    exp: NOW_MS / 1000 + 3600,
+                },
+            )
+            .unwrap();
+            request(None, Some(&t))
+        };
+        let a = RotatingAuthorizer::load(MemoryKeys::new(SECRET), AUDIENCE, NOW_MS)
+            .await
+            .unwrap();
+        a.source().rotate(NEXT);
+        // Within a minute of the last read, a token of the new key is refused without a read.
+        assert_eq!(
+            a.principal(&signed(NEXT), NOW_MS + 30_000).await,
+            Err(Refusal::UnknownKey)
+        );
+        assert_eq!(a.source().reads(), 1);
+        // After it: read again, then both the new and the previous key pass.
+        assert!(a.principal(&signed(NEXT), NOW_MS + 61_000).await.is_ok());
+        assert!(a.principal(&signed(SECRET), NOW_MS + 62_000).await.is_ok());
+        assert_eq!(a.source().reads(), 2);
+        // Forged tokens: at most one read a minute, and refused.
+        for t in [63_000, 64_000, 100_000] {
+            assert_eq!(
+                a.principal(&signed(FORGED), NOW_MS + t).await,
+                Err(Refusal::UnknownKey)
+            );
+        }
+        assert_eq!(a.source().reads(), 2);
+        assert!(
+            a.principal(&signed(FORGED), NOW_MS + 130_000)
+                .await
+                .is_err()
+        );
+        assert_eq!(a.source().reads(), 3);
+        // A failed read keeps the held keys.
+        a.source().break_reads();
+        let r = a.authorize(&signed(NEXT), NOW_MS + 300_000).await;
+        assert_eq!(effect(&r), IamPolicyEffect::Allow);
     }
 }

@@ -9,6 +9,8 @@
 // Every number here may come from a client: arithmetic is checked or saturating.
 #![deny(clippy::arithmetic_side_effects)]
 
+pub mod keys;
+
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::crypto::{CryptoProvider, JwtVerifier, KeyUtils};
