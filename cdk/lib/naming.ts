@@ -29,6 +29,10 @@ export const NAMES = {
   ingestStream: 'ingest',
   /** The ingest stream's Parquet archive: bucket, delivery stream and Glue database. */
   ingestArchive: 'ingest-archive',
+  /** A realtime processor's rule (`realtime-<role>`) and its target's DLQ (`<rule>-dlq`). */
+  realtimeRule: (role: string) => `realtime-${role}`,
+  /** Brand Audit Requested and Competitor Refresh Requested: their queue and DLQs, and the rule feeding them. */
+  brandRequests: 'brand-requests',
   sessionBus: 'session',
   analyticsBus: 'analytics',
   /** The application bus (realtime system's domain events). */

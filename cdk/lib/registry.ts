@@ -104,6 +104,24 @@ export function topicPattern(registry: RegistryManifest, topic: string, bus: Bus
   return { source: [busSource(entry)], detailType: [entry.detailType] };
 }
 
+/**
+ * The pattern matching several topics of one source on `bus` (one rule for a processor's
+ * topics): each is checked as {@link topicPattern} does, and they must share a source, since
+ * a pattern of several sources and detail types would match their every combination.
+ */
+export function topicsPattern(registry: RegistryManifest, topics: readonly string[], bus: BusName): events.EventPattern {
+  if (topics.length === 0) throw new Error('a rule on no topic would match nothing');
+  const patterns = topics.map((t) => topicPattern(registry, t, bus));
+  const sources = [...new Set(patterns.flatMap((p) => p.source ?? []))];
+  if (sources.length !== 1) {
+    throw new Error(
+      `topics ${topics.join(', ')} come from ${sources.length} sources (${sources.join(', ')}): one rule per source, ` +
+        'or the pattern would match every source with every detail type',
+    );
+  }
+  return { source: sources, detailType: [...new Set(patterns.flatMap((p) => p.detailType ?? []))].sort() };
+}
+
 /** Topics written to `stream` (through the ingest API). */
 export function streamTopics(registry: RegistryManifest, stream: StreamName): string[] {
   return registry.topics.filter((t) => t.stream === stream).map((t) => t.topic);

@@ -5,6 +5,7 @@ import { resourceName } from './naming';
 import type { RegistryManifest } from './registry';
 import { StatefulStack } from './stacks/stateful-stack';
 import { IngestStatefulStack, IngestStatelessStack } from './stacks/ingest-stacks';
+import { RealtimeStatefulStack, RealtimeStatelessStack } from './stacks/realtime-stacks';
 import { SessionPipelineStatefulStack, SessionPipelineStatelessStack } from './stacks/session-pipeline-stacks';
 import { StatelessStack } from './stacks/stateless-stack';
 
@@ -24,6 +25,8 @@ export class EventFabricStage extends Stage {
   readonly sessionPipelineStateless: SessionPipelineStatelessStack;
   readonly ingestStateful: IngestStatefulStack;
   readonly ingestStateless: IngestStatelessStack;
+  readonly realtimeStateful: RealtimeStatefulStack;
+  readonly realtimeStateless: RealtimeStatelessStack;
 
   constructor(scope: Construct, id: string, props: EventFabricStageProps) {
     super(scope, id, { ...props, env: { account: props.config.account, region: props.config.region } });
@@ -78,6 +81,23 @@ export class EventFabricStage extends Stage {
       registry,
       platform: this.stateful,
       state: this.ingestStateful,
+      tags,
+    });
+    this.realtimeStateful = new RealtimeStatefulStack(this, 'RealtimeStateful', {
+      stackName: resourceName(config.name, 'realtime-stateful'),
+      description: `eventfabric ${config.name}: realtime app table, connections table, token secret and queues (stateful)`,
+      terminationProtection: config.name === 'prod',
+      config,
+      platform: this.stateful,
+      tags,
+    });
+    this.realtimeStateless = new RealtimeStatelessStack(this, 'RealtimeStateless', {
+      stackName: resourceName(config.name, 'realtime-stateless'),
+      description: `eventfabric ${config.name}: realtime processors, notifier, WebSocket API, rules and alarms (stateless)`,
+      config,
+      registry,
+      platform: this.stateful,
+      state: this.realtimeStateful,
       tags,
     });
   }

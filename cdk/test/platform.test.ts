@@ -190,7 +190,7 @@ describe('routing', () => {
     const registry = loadRegistry();
     const sessionOnly = {
       ...registry,
-      topics: registry.topics.map((t) => ({ ...t, bus: 'session' as const })),
+      topics: registry.topics.map((t) => (t.bus === 'analytics' ? { ...t, bus: 'session' as const } : t)),
       analyticsArchiveColumns: [],
     };
     const app = new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [] } });
@@ -556,6 +556,15 @@ describe('function builds', () => {
     assert.deepEqual(names, [
       'eventfabric-dev-forward-api',
       'eventfabric-dev-ingest-api',
+      'eventfabric-dev-realtime-account',
+      'eventfabric-dev-realtime-authorizer',
+      'eventfabric-dev-realtime-brand',
+      'eventfabric-dev-realtime-connections',
+      'eventfabric-dev-realtime-market',
+      'eventfabric-dev-realtime-notifier',
+      'eventfabric-dev-realtime-research',
+      'eventfabric-dev-realtime-studio',
+      'eventfabric-dev-realtime-token-secret-rotation',
       'eventfabric-dev-session-compliance',
       'eventfabric-dev-session-persistence',
       'eventfabric-dev-session-sentiment',
@@ -563,7 +572,7 @@ describe('function builds', () => {
       'eventfabric-dev-signing-secret-rotation',
       'eventfabric-dev-stream-processor',
     ]);
-    assert.deepEqual([...FUNCTION_BINARIES].sort(), ['forward-api', 'ingest-api', 'secret-rotation', 'session-pipeline', 'stream-processor']);
+    assert.deepEqual([...FUNCTION_BINARIES].sort(), ['forward-api', 'ingest-api', 'realtime', 'secret-rotation', 'session-pipeline', 'stream-processor']);
     assert.throws(() => registerBinary('typo-api'), /binary 'typo-api' is not in FUNCTION_BINARIES/);
   });
 });

@@ -32,5 +32,12 @@ export const dev: EnvConfig = {
     alarms: { iteratorAgeSeconds: 60, malformedRatePercent: 5, onFailureDepth: 10 },
     monthlyBudgetUsd: 50,
   },
+  realtime: {
+    processor: { memoryMb: 256, timeoutSeconds: 10 },
+    notifier: { memoryMb: 256, timeoutSeconds: 10 },
+    websocket: { throttleRatePerSec: 50, throttleBurst: 100, connectionsPerUser: 10 },
+    pointInTimeRecovery: false,
+    tokenSecretRotationDays: 30,
+  },
   ruleTargets: { retryAttempts: 3, maxEventAgeMinutes: 60 },
 };

@@ -36,5 +36,12 @@ export const prod: EnvConfig = {
     alarms: { iteratorAgeSeconds: 60, malformedRatePercent: 5, onFailureDepth: 10 },
     monthlyBudgetUsd: 300,
   },
+  realtime: {
+    processor: { memoryMb: 512, timeoutSeconds: 10 },
+    notifier: { memoryMb: 512, timeoutSeconds: 15 },
+    websocket: { throttleRatePerSec: 1000, throttleBurst: 2000, connectionsPerUser: 10 },
+    pointInTimeRecovery: true,
+    tokenSecretRotationDays: 30,
+  },
   ruleTargets: { retryAttempts: 185, maxEventAgeMinutes: 24 * 60 },
 };

@@ -32,5 +32,12 @@ export const staging: EnvConfig = {
     alarms: { iteratorAgeSeconds: 60, malformedRatePercent: 5, onFailureDepth: 10 },
     monthlyBudgetUsd: 150,
   },
+  realtime: {
+    processor: { memoryMb: 256, timeoutSeconds: 10 },
+    notifier: { memoryMb: 256, timeoutSeconds: 10 },
+    websocket: { throttleRatePerSec: 200, throttleBurst: 400, connectionsPerUser: 10 },
+    pointInTimeRecovery: false,
+    tokenSecretRotationDays: 30,
+  },
   ruleTargets: { retryAttempts: 8, maxEventAgeMinutes: 6 * 60 },
 };

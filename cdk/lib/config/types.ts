@@ -81,6 +81,8 @@ export interface EnvConfig {
   };
   /** The ingest stream (HTTP ingest → Kinesis → processor → DynamoDB; Parquet archive). */
   readonly ingest: IngestConfig;
+  /** Realtime app events (app bus → domain processors → WebSocket notifications). */
+  readonly realtime: RealtimeConfig;
   /** Retries and maximum age for EventBridge deliveries to a rule target before its DLQ. */
   readonly ruleTargets: {
     readonly retryAttempts: number;
@@ -134,4 +136,22 @@ export interface IngestConfig {
   };
   /** The ingest system's monthly AWS Budgets limit (USD); alerts at 80 % actual and 100 % forecast. */
   readonly monthlyBudgetUsd: number;
+}
+
+export interface RealtimeConfig {
+  /** Each of the five domain processors. */
+  readonly processor: { readonly memoryMb: number; readonly timeoutSeconds: number };
+  /** The notifier (pushes to every connection of a user, in parallel). */
+  readonly notifier: { readonly memoryMb: number; readonly timeoutSeconds: number };
+  readonly websocket: {
+    /** Stage throttling: messages and connects per second across the API, and the burst. */
+    readonly throttleRatePerSec: number;
+    readonly throttleBurst: number;
+    /** Open connections one user may hold (tabs, devices); the next `$connect` gets 429. */
+    readonly connectionsPerUser: number;
+  };
+  /** Point-in-time recovery of the app table (the connections table needs none: it heals in 2 hours). */
+  readonly pointInTimeRecovery: boolean;
+  /** Days between rotations of the connect token signing secret. */
+  readonly tokenSecretRotationDays: number;
 }

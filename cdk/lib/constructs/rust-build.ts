@@ -16,6 +16,8 @@ export const FUNCTION_BINARIES: readonly string[] = [
   'session-pipeline',
   'ingest-api',
   'stream-processor',
+  // Every realtime function (REALTIME_ROLE picks one).
+  'realtime',
 ];
 
 let lambdaDir: string | undefined;

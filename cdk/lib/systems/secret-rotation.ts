@@ -23,6 +23,10 @@ export interface SigningSecretRotationProps {
   readonly everyDays: number;
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
+  /** Names the function (`eventfabric-<env>-<name>`) and its alarm. Default `signing-secret-rotation`. */
+  readonly name?: string;
+  /** What the secret is, for descriptions. Default: the session token signing secret. */
+  readonly secretDescription?: string;
 }
 
 /**
@@ -42,11 +46,13 @@ export class SigningSecretRotation extends Construct {
     keepChildLogicalIds(this);
     const name = (...parts: string[]) => resourceName(props.envName, ...parts);
     const { secretArn } = props;
+    const rotationName = props.name ?? 'signing-secret-rotation';
+    const what = props.secretDescription ?? 'the session token signing secret';
     const rotation = new RustFunction(this, 'SigningSecretRotation', {
       binary: 'secret-rotation',
       crateDir: 'secret_rotation',
-      functionName: name('signing-secret-rotation'),
-      description: 'Secrets Manager rotation of the session token signing secret (new random value; the old one stays valid as AWSPREVIOUS)',
+      functionName: name(rotationName),
+      description: `Secrets Manager rotation of ${what} (new random value; the old one stays valid as AWSPREVIOUS)`,
       memoryMb: 128,
       timeout: Duration.seconds(30),
       logRetention: props.logRetention,
@@ -98,9 +104,9 @@ export class SigningSecretRotation extends Construct {
       rotation.function.metricErrors({ period: Duration.hours(1), statistic: cloudwatch.Stats.SUM }),
       props.alarmTopic,
       {
-        alarmName: name('signing-secret-rotation-errors'),
+        alarmName: name(`${rotationName}-errors`),
         alarmDescription:
-          'A step of the session signing secret rotation failed: the secret keeps its current value. See the function logs, fix, then rotate again (aws secretsmanager rotate-secret).',
+          `A step of the rotation of ${what} failed: the secret keeps its current value. See the function logs, fix, then rotate again (aws secretsmanager rotate-secret).`,
         threshold: 1,
       },
     );

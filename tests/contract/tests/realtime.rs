@@ -1,0 +1,351 @@
+//! The realtime processors on moto: the app bus with every synthesized realtime rule (each
+//! function's rule delivering to a queue that stands in for the function, which moto cannot
+//! run), the app and connections tables as the stateful template declares them. An event put
+//! on the bus reaches its processor's queue through its synthesized rule; the real processor
+//! (DynamoDB and EventBridge adapters) applies it to moto's table and publishes its follow-ups,
+//! which reach the notifier's or the brand requests' queue through theirs. One test per
+//! follow-up; plus exactly-once application on the real table, and the connections store.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use eventfabric_core::publish::{BusNames, Publisher};
+use eventfabric_core::{Deadline, EventBridgeApi, EventBridgeSink, RetryPolicy};
+use eventfabric_websocket::connections::{Connection, ConnectionStore, DynamoConnections};
+use realtime::domain::Domain;
+use realtime::{Applied, DynamoAppStore, Processor, Topics};
+use serde_json::Value;
+use support::{Moto, drain, queue, synthesized_resource, synthesized_template};
+
+const BUS: &str = "eventfabric-dev-app";
+const APP_TABLE: &str = "eventfabric-dev-realtime-app";
+const CONNECTIONS_TABLE: &str = "eventfabric-dev-realtime-connections";
+/// Every rule of the realtime stateless stack, by the function (or queue) it feeds.
+const RULES: [&str; 7] = [
+    "studio",
+    "brand",
+    "research",
+    "market",
+    "account",
+    "notifier",
+    "brand-requests",
+];
+
+struct Emulated {
+    _moto: Moto,
+    events: aws_sdk_eventbridge::Client,
+    sqs: aws_sdk_sqs::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    /// The stand-in queue of each rule.
+    queues: HashMap<&'static str, String>,
+}
+
+fn rule_name(target: &str) -> String {
+    match target {
+        "brand-requests" => "eventfabric-dev-brand-requests".into(),
+        other => format!("eventfabric-dev-realtime-{other}"),
+    }
+}
+
+async fn emulate() -> Emulated {
+    let moto = Moto::start();
+    let config = support::sdk_config(&moto.endpoint).await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    events.create_event_bus().name(BUS).send().await.unwrap();
+    let stateless = synthesized_template("RealtimeStateless");
+    let mut queues = HashMap::new();
+    for target in RULES {
+        let (url, arn) = queue(&sqs, &format!("stand-in-{target}")).await;
+        let rule =
+            synthesized_resource(&stateless, "AWS::Events::Rule", "Name", &rule_name(target));
+        support::put_synthesized_rule(&events, BUS, &rule, &arn).await;
+        queues.insert(target, url);
+    }
+    let stateful = synthesized_template("RealtimeStateful");
+    for table in [APP_TABLE, CONNECTIONS_TABLE] {
+        let props = synthesized_resource(&stateful, "AWS::DynamoDB::Table", "TableName", table);
+        support::create_synthesized_table(&dynamodb, &props).await;
+    }
+    Emulated {
+        _moto: moto,
+        events,
+        sqs,
+        dynamodb,
+        queues,
+    }
+}
+
+type EmulatedProcessor = Processor<DynamoAppStore, EventBridgeSink<EventBridgeApi>>;
+
+impl Emulated {
+    fn processor(&self, domain: Domain) -> EmulatedProcessor {
+        Processor::new(
+            domain,
+            Topics::embedded().unwrap(),
+            DynamoAppStore::new(self.dynamodb.clone(), APP_TABLE),
+            Publisher::new(
+                EventBridgeSink::new(
+                    EventBridgeApi::new(self.events.clone()),
+                    RetryPolicy::default(),
+                ),
+                BusNames::new([("app", BUS)]),
+            ),
+        )
+    }
+
+    /// Puts a fixture's event on the bus as its producer would.
+    async fn put(&self, event: &Value) {
+        let out = self
+            .events
+            .put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .event_bus_name(BUS)
+                    .source(event["source"].as_str().unwrap())
+                    .detail_type(event["detail-type"].as_str().unwrap())
+                    .detail(event["detail"].to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.failed_entry_count, 0);
+    }
+
+    /// What reached the stand-in queue of `target`'s rule (and nothing more).
+    async fn arrived(&self, target: &str, expected: usize) -> Vec<Value> {
+        let got = drain(&self.sqs, &self.queues[target], expected).await;
+        assert_eq!(got.len(), expected, "{target}: {got:?}");
+        got
+    }
+
+    /// `fixture` through the bus to `domain`'s rule, then the real processor; the follow-ups
+    /// it published reach the queues of `follow_up_target`'s rule.
+    async fn through(&self, domain: Domain, fixture: &str) -> EventBridgeEvent<Value> {
+        self.put(&fixture_event(fixture)).await;
+        let delivered = self.arrived(domain.name(), 1).await.remove(0);
+        for other in RULES.iter().filter(|t| **t != domain.name()) {
+            assert!(
+                drain(&self.sqs, &self.queues[other], 0).await.is_empty(),
+                "{fixture} also reached {other}"
+            );
+        }
+        let event: EventBridgeEvent<Value> = serde_json::from_value(delivered).unwrap();
+        let out = self
+            .processor(domain)
+            .process(&event, eventfabric_core::now_ms(), deadline())
+            .await
+            .unwrap();
+        assert_eq!(out.applied, Applied::Done);
+        event
+    }
+}
+
+fn fixture_event(name: &str) -> Value {
+    let path = format!(
+        "{}/../../lambdas/realtime/fixtures/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(10))
+}
+
+async fn item(env: &Emulated, pk: &str, sk: &str) -> Option<Value> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let out = env
+        .dynamodb
+        .get_item()
+        .table_name(APP_TABLE)
+        .key("pk", AttributeValue::S(pk.into()))
+        .key("sk", AttributeValue::S(sk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.item.map(|i| serde_dynamo::from_item(i).unwrap())
+}
+
+#[tokio::test]
+async fn every_processor_rule_matches_exactly_the_topics_its_domain_handles() {
+    let stateless = synthesized_template("RealtimeStateless");
+    let topics = Topics::embedded().unwrap();
+    for domain in Domain::ALL {
+        let rule = synthesized_resource(
+            &stateless,
+            "AWS::Events::Rule",
+            "Name",
+            &rule_name(domain.name()),
+        );
+        let mut expected: Vec<(String, String)> = domain
+            .topics()
+            .iter()
+            .map(|t| {
+                let (s, d) = topics.source_of(t).unwrap();
+                (s.to_owned(), d.to_owned())
+            })
+            .collect();
+        let pattern = &rule["EventPattern"];
+        let mut synthesized = Vec::new();
+        for s in pattern["source"].as_array().unwrap() {
+            for d in pattern["detail-type"].as_array().unwrap() {
+                synthesized.push((
+                    s.as_str().unwrap().to_owned(),
+                    d.as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+        expected.sort();
+        synthesized.sort();
+        assert_eq!(synthesized, expected, "{}", domain.name());
+    }
+}
+
+#[tokio::test]
+async fn content_generated_stores_once_and_its_notification_reaches_the_notifier() {
+    let env = emulate().await;
+    let event = env.through(Domain::Studio, "content-generated").await;
+    let library = item(&env, "USER#user-1", "CONTENT#content-42")
+        .await
+        .unwrap();
+    assert_eq!(library["kind"], "library_item");
+    let notified = env.arrived("notifier", 1).await;
+    assert_eq!(notified[0]["source"], "bayon.coagent.realtime");
+    assert_eq!(notified[0]["detail-type"], "Notification");
+    assert_eq!(
+        notified[0]["detail"]["payload"]["kind"],
+        "content_generated"
+    );
+    assert_eq!(notified[0]["detail"]["causationId"], "evt-content-1");
+
+    // Redelivered (an EventBridge retry): nothing applied twice on the real table, the same
+    // follow-up id published again.
+    let again = env
+        .processor(Domain::Studio)
+        .process(&event, eventfabric_core::now_ms(), deadline())
+        .await
+        .unwrap();
+    assert_eq!(again.applied, Applied::Duplicate);
+    let usage = item(&env, "USER#user-1", "USAGE#content_generations#2026-12")
+        .await
+        .unwrap();
+    assert_eq!(usage["count"], 1);
+    let repeated = env.arrived("notifier", 1).await;
+    assert_eq!(repeated[0]["detail"]["id"], notified[0]["detail"]["id"]);
+}
+
+#[tokio::test]
+async fn job_progress_reaches_the_notifier_as_a_progress_push() {
+    let env = emulate().await;
+    env.through(Domain::Studio, "job-progress").await;
+    let pushed = env.arrived("notifier", 1).await;
+    assert_eq!(pushed[0]["detail-type"], "Job Progress Update");
+    assert_eq!(pushed[0]["source"], "bayon.coagent.realtime");
+    assert_eq!(pushed[0]["detail"]["payload"]["percent"], 40);
+}
+
+#[tokio::test]
+async fn a_profile_change_requests_an_audit_and_a_competitor_refresh_on_the_brand_queue() {
+    let env = emulate().await;
+    env.through(Domain::Brand, "profile-updated").await;
+    let mut requests = env.arrived("brand-requests", 2).await;
+    requests.sort_by_key(|r| r["detail-type"].as_str().unwrap().to_owned());
+    assert_eq!(requests[0]["detail-type"], "Brand Audit Requested");
+    assert_eq!(
+        requests[0]["detail"]["payload"]["reason"],
+        serde_json::json!(["name", "phone"])
+    );
+    assert_eq!(requests[1]["detail-type"], "Competitor Refresh Requested");
+    assert_eq!(requests[1]["detail"]["payload"]["marketArea"], "Austin, TX");
+    assert!(env.arrived("notifier", 0).await.is_empty());
+    assert!(item(&env, "USER#user-1", "BRAND#profile-9").await.is_some());
+}
+
+#[tokio::test]
+async fn research_completed_stores_knowledge_and_notifies() {
+    let env = emulate().await;
+    env.through(Domain::Research, "query-completed").await;
+    assert!(
+        item(&env, "USER#user-1", "KNOWLEDGE#query-3")
+            .await
+            .is_some()
+    );
+    let notified = env.arrived("notifier", 1).await;
+    assert_eq!(
+        notified[0]["detail"]["payload"]["kind"],
+        "research_completed"
+    );
+}
+
+#[tokio::test]
+async fn a_trend_notifies_each_affected_user() {
+    let env = emulate().await;
+    env.through(Domain::Market, "trend-detected").await;
+    let notified = env.arrived("notifier", 3).await;
+    let mut users: Vec<_> = notified
+        .iter()
+        .map(|n| {
+            n["detail"]["payload"]["userId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    users.sort();
+    assert_eq!(users, ["user-1", "user-2", "user-3"]);
+}
+
+#[tokio::test]
+async fn usage_near_the_limit_warns_through_the_notifier() {
+    let env = emulate().await;
+    env.through(Domain::Account, "usage-updated").await;
+    let notified = env.arrived("notifier", 1).await;
+    assert_eq!(notified[0]["detail"]["payload"]["kind"], "usage_warning");
+}
+
+#[tokio::test]
+async fn the_connections_store_on_the_synthesized_table_lists_open_connections_of_a_user() {
+    let env = emulate().await;
+    let store = DynamoConnections::new(env.dynamodb.clone(), CONNECTIONS_TABLE);
+    let now = eventfabric_core::now_ms();
+    store
+        .put(&Connection::opened("c-1", "user-1", now))
+        .await
+        .unwrap();
+    store
+        .put(&Connection::opened("c-2", "user-1", now + 1))
+        .await
+        .unwrap();
+    store
+        .put(&Connection::opened("c-3", "user-2", now))
+        .await
+        .unwrap();
+    // Connected over 2 hours ago: expired, though TTL has not removed it yet.
+    store
+        .put(&Connection::opened(
+            "c-old",
+            "user-1",
+            now - 3 * 3600 * 1000,
+        ))
+        .await
+        .unwrap();
+    let mut open: Vec<String> = store
+        .open_of("user-1", now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.connection_id)
+        .collect();
+    open.sort();
+    assert_eq!(open, ["c-1", "c-2"]);
+    store.delete("c-1").await.unwrap();
+    let open = store.open_of("user-1", now).await.unwrap();
+    assert_eq!(open.len(), 1);
+}
