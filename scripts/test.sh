@@ -59,8 +59,10 @@ log "template snapshots and moto contract tests"
 # clone's path).
 # Each contract test runs its own moto server and mostly waits (for messages, and for the
 # stray ones that must not come): eight at a time instead of one per core.
+# The end-to-end tests run function binaries as processes (tests/standin): build them first.
+cargo build --quiet -p realtime --bin realtime
 INSTA_WORKSPACE_ROOT="$PWD" EVENTFABRIC_TEMPLATES_DIR="$templates" \
-  cargo test --quiet -p template-snapshots -p contract-tests -- --test-threads=8
+  cargo test --quiet -p template-snapshots -p contract-tests -p eventfabric-standin -- --test-threads=8
 
 log "main job: validated synth of dev with the Rust build"
 "$ROOT/scripts/synth.sh" dev "$CARGO_TARGET_DIR/cdk.out.dev"

@@ -349,3 +349,230 @@ async fn the_connections_store_on_the_synthesized_table_lists_open_connections_o
     let open = store.open_of("user-1", now).await.unwrap();
     assert_eq!(open.len(), 1);
 }
+
+/// End to end with real WebSocket clients: the `realtime` binary runs as the authorizer, the
+/// connection routes, the studio processor and the notifier, each a process with its
+/// synthesized environment behind a stand-in Lambda Runtime API; the WebSocket API and its
+/// management API are the stand-in gateway (moto has neither); tables, bus, rules, queues and
+/// the token secret are moto's. Only the transport is stand-in.
+mod websocket {
+    use super::*;
+    use eventfabric_standin::client::{Client, Refused};
+    use eventfabric_standin::{Function, Gateway};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    const TOKEN_SECRET: &str = "eventfabric-dev-realtime-token-secret";
+    const AUDIENCE: &str = "eventfabric:realtime.connect";
+    const KEY: &[u8] = b"a-signing-secret-of-at-least-32-bytes!";
+
+    fn token(sub: &str, audience: &str, expires_in_s: i64, key: &[u8]) -> String {
+        let exp = eventfabric_core::now_ms() / 1000 + expires_in_s;
+        eventfabric_core::token::sign(key, &json!({"sub": sub, "aud": audience, "exp": exp}))
+            .unwrap()
+    }
+
+    struct Deployed {
+        env: Emulated,
+        gateway: Gateway,
+        studio: Function,
+        notifier: Function,
+    }
+
+    async fn function(env_endpoint: &str, role: &str, resolved: &[(&str, String)]) -> Function {
+        let template = synthesized_template("RealtimeStateless");
+        let name = format!("eventfabric-dev-realtime-{role}");
+        let vars = support::synthesized_function_env(&template, &name, resolved, env_endpoint);
+        Function::start(support::function_binary("realtime"), &name, vars)
+            .await
+            .unwrap()
+    }
+
+    async fn deploy() -> Deployed {
+        let env = emulate().await;
+        let endpoint = env._moto.endpoint.clone();
+        let config = support::sdk_config(&endpoint).await;
+        let secret = aws_sdk_secretsmanager::Client::new(&config)
+            .create_secret()
+            .name(TOKEN_SECRET)
+            .secret_string(std::str::from_utf8(KEY).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .arn
+            .unwrap();
+        let tables = [
+            ("CONNECTIONS_TABLE_NAME", CONNECTIONS_TABLE.to_owned()),
+            ("APP_TABLE_NAME", APP_TABLE.to_owned()),
+        ];
+        let authorizer =
+            Arc::new(function(&endpoint, "authorizer", &[("TOKEN_SECRET_ARN", secret)]).await);
+        let connections = Arc::new(function(&endpoint, "connections", &tables[..1]).await);
+        let gateway = Gateway::builder()
+            .authorizer(authorizer.handler())
+            .route("$connect", connections.handler(), false)
+            .route("$disconnect", connections.handler(), false)
+            .route("$default", connections.handler(), true)
+            .start()
+            .await
+            .unwrap();
+        let studio = function(
+            &endpoint,
+            "studio",
+            &[tables[1].clone(), ("APP_BUS_NAME", BUS.to_owned())],
+        )
+        .await;
+        let notifier = function(
+            &endpoint,
+            "notifier",
+            &[
+                tables[0].clone(),
+                ("WEBSOCKET_ENDPOINT", gateway.callback_url()),
+            ],
+        )
+        .await;
+        Deployed {
+            env,
+            gateway,
+            studio,
+            notifier,
+        }
+    }
+
+    impl Deployed {
+        /// The connection records of `user` in the moto table.
+        async fn records_of(&self, user: &str) -> Vec<String> {
+            let store = DynamoConnections::new(self.env.dynamodb.clone(), CONNECTIONS_TABLE);
+            let mut ids: Vec<_> = store
+                .open_of(user, eventfabric_core::now_ms())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.connection_id)
+                .collect();
+            ids.sort();
+            ids
+        }
+
+        async fn connect(&self, token: Option<&str>) -> Result<(Client, String), Refused> {
+            let before = self.gateway.connections();
+            let client = Client::connect(&self.gateway.websocket_url(), token).await?;
+            let id = self
+                .gateway
+                .connections()
+                .into_iter()
+                .find(|c| !before.contains(c))
+                .expect("a new connection");
+            Ok((client, id))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_receives_content_generated_and_a_dropped_connection_is_cleaned_up_after_410()
+    {
+        let d = deploy().await;
+        let good = token("user-1", AUDIENCE, 600, KEY);
+        let (mut tab, tab_id) = d.connect(Some(&good)).await.unwrap();
+        let (_phone, phone_id) = d.connect(Some(&good)).await.unwrap();
+        assert_eq!(
+            d.gateway.authorizer_of(&tab_id).unwrap()["principal"],
+            "user-1",
+            "the principal comes from the token"
+        );
+        let mut both = vec![tab_id.clone(), phone_id.clone()];
+        both.sort();
+        assert_eq!(d.records_of("user-1").await, both, "$connect recorded both");
+
+        tab.send(r#"{"action":"ping"}"#).await;
+        let pong = tab.next_json(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(pong["type"], "pong");
+
+        // The phone vanishes: its socket is gone, its $disconnect never comes.
+        assert!(d.gateway.sever(&phone_id));
+
+        // Content Generated → its rule → the studio process → Realtime Notification on the
+        // bus → the notifier's rule → the notifier process → the management API → the tab.
+        d.env.put(&fixture_event("content-generated")).await;
+        let delivered = d.env.arrived("studio", 1).await.remove(0);
+        d.studio.invoke(&delivered).await.unwrap();
+        let notification = d.env.arrived("notifier", 1).await.remove(0);
+        d.notifier.invoke(&notification).await.unwrap();
+
+        let message = tab.next_json(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(message["type"], "notification");
+        assert_eq!(message["kind"], "content_generated");
+        assert_eq!(message["userId"], "user-1");
+        assert_eq!(message["id"], notification["detail"]["id"]);
+
+        assert_eq!((d.gateway.posts(200), d.gateway.posts(410)), (1, 1));
+        assert_eq!(
+            d.records_of("user-1").await,
+            [tab_id.as_str()],
+            "the 410 deleted the dropped connection's record"
+        );
+        let emf = |metric: &str| -> f64 {
+            d.notifier
+                .logs()
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| v.get("_aws").is_some())
+                .filter_map(|v| v[metric].as_f64())
+                .sum()
+        };
+        assert_eq!(
+            (emf("PushDelivered"), emf("PushGone")),
+            (1.0, 1.0),
+            "per-connection outcomes in EMF"
+        );
+
+        // A client that closes: $disconnect deletes its record.
+        tab.close().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !d.records_of("user-1").await.is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "$disconnect did not delete the record"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_authorizer_refuses_what_it_must_before_connect() {
+        let d = deploy().await;
+        let status = |r: Result<(Client, String), Refused>| match r {
+            Err(Refused::Status(s)) => s,
+            Ok(_) => 101,
+            Err(Refused::Other(e)) => panic!("{e}"),
+        };
+        assert_eq!(status(d.connect(None).await), 401, "no token");
+        let expired = token("user-1", AUDIENCE, -120, KEY);
+        assert_eq!(status(d.connect(Some(&expired)).await), 403, "expired");
+        let other_audience = token("user-1", "eventfabric:forward", 600, KEY);
+        assert_eq!(
+            status(d.connect(Some(&other_audience)).await),
+            403,
+            "wrong audience"
+        );
+        let forged = token(
+            "user-1",
+            AUDIENCE,
+            600,
+            b"another-secret-of-at-least-32-bytes!!",
+        );
+        assert_eq!(status(d.connect(Some(&forged)).await), 403, "tampered");
+        assert!(
+            d.records_of("user-1").await.is_empty(),
+            "nothing reached $connect"
+        );
+
+        // The quota (10 per user in dev): the eleventh connection is refused by $connect.
+        let good = token("user-2", AUDIENCE, 600, KEY);
+        let mut open = Vec::new();
+        for _ in 0..10 {
+            open.push(d.connect(Some(&good)).await.unwrap());
+        }
+        assert_eq!(status(d.connect(Some(&good)).await), 429);
+        assert_eq!(d.records_of("user-2").await.len(), 10);
+    }
+}

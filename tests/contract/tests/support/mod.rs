@@ -317,3 +317,72 @@ pub async fn create_synthesized_table(dynamodb: &aws_sdk_dynamodb::Client, props
         .await
         .unwrap();
 }
+
+/// A function binary of this workspace, built by `cargo build -p <crate> --bin <name>`
+/// (scripts/test.sh builds it before the contract tests): in `EVENTFABRIC_FUNCTION_BIN_DIR`,
+/// else next to this test binary's own profile directory (`target/debug/<name>`).
+pub fn function_binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("EVENTFABRIC_FUNCTION_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().unwrap();
+            // target/debug/deps/<test> → target/debug
+            exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf()
+        });
+    let binary = dir.join(name);
+    assert!(
+        binary.is_file(),
+        "no function binary at {}: build it with `cargo build -p {name} --bin {name}` (scripts/test.sh does)",
+        binary.display()
+    );
+    binary
+}
+
+/// A synthesized function's environment as Lambda would give it: its literal variables as
+/// synthesized, each variable the template resolves at deploy time (a reference, an import)
+/// from `resolved` (a variable with neither fails the test: the template and the test
+/// disagree), `AWS_LAMBDA_LOG_FORMAT` from its logging config, and the emulator's endpoint
+/// and region.
+pub fn synthesized_function_env(
+    template: &Value,
+    function_name: &str,
+    resolved: &[(&str, String)],
+    endpoint: &str,
+) -> Vec<(String, String)> {
+    let function = synthesized_resource(
+        template,
+        "AWS::Lambda::Function",
+        "FunctionName",
+        function_name,
+    );
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned()),
+        ("AWS_REGION".to_owned(), REGION.to_owned()),
+        ("AWS_DEFAULT_REGION".to_owned(), REGION.to_owned()),
+    ];
+    if let Some(format) = function["LoggingConfig"]["LogFormat"].as_str() {
+        env.push(("AWS_LAMBDA_LOG_FORMAT".into(), format.to_ascii_uppercase()));
+    }
+    let variables = function["Environment"]["Variables"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for (name, value) in variables {
+        let value = match value.as_str() {
+            Some(literal) => literal.to_owned(),
+            None => resolved
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{function_name}: {name} is {value} in the template; give the test its value")),
+        };
+        env.push((name, value));
+    }
+    for (name, _) in resolved {
+        assert!(
+            env.iter().any(|(n, _)| n == name),
+            "{function_name}: the template sets no {name}"
+        );
+    }
+    env
+}
