@@ -79,6 +79,19 @@ pub trait ConnectionStore: Send + Sync {
     fn delete(&self, connection_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A store shared between handlers (a route and a pusher in one process).
+impl<T: ConnectionStore> ConnectionStore for std::sync::Arc<T> {
+    async fn open_of(&self, principal: &str, now_ms: i64) -> Result<Vec<Connection>, StoreError> {
+        (**self).open_of(principal, now_ms).await
+    }
+    async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
+        (**self).put(connection).await
+    }
+    async fn delete(&self, connection_id: &str) -> Result<(), StoreError> {
+        (**self).delete(connection_id).await
+    }
+}
+
 /// The connections table through the AWS SDK.
 #[derive(Debug, Clone)]
 pub struct DynamoConnections {
