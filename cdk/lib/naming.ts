@@ -25,6 +25,8 @@ export const NAMES = {
   sessionPipelineTrigger: 'session-pipeline-trigger',
   /** session.pipeline.failed: its queue and DLQs (stateful) and the rule feeding them. */
   sessionPipelineFailures: 'session-pipeline-failures',
+  /** The ingest state table (latest state per entity; its stream feeds the realtime dashboards). */
+  ingestState: 'ingest-state',
   /** The ingest Kinesis stream (its alarms and dashboard name it in metric dimensions). */
   ingestStream: 'ingest',
   /** The ingest stream's Parquet archive: bucket, delivery stream and Glue database. */

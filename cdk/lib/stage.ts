@@ -93,11 +93,12 @@ export class EventFabricStage extends Stage {
     });
     this.realtimeStateless = new RealtimeStatelessStack(this, 'RealtimeStateless', {
       stackName: resourceName(config.name, 'realtime-stateless'),
-      description: `eventfabric ${config.name}: realtime processors, notifier, WebSocket API, rules and alarms (stateless)`,
+      description: `eventfabric ${config.name}: realtime processors, notifier, live dashboards, WebSocket API, rules and alarms (stateless)`,
       config,
       registry,
       platform: this.stateful,
       state: this.realtimeStateful,
+      ingest: this.ingestStateful,
       tags,
     });
   }

@@ -560,6 +560,7 @@ describe('function builds', () => {
       'eventfabric-dev-realtime-authorizer',
       'eventfabric-dev-realtime-brand',
       'eventfabric-dev-realtime-connections',
+      'eventfabric-dev-realtime-dashboard',
       'eventfabric-dev-realtime-market',
       'eventfabric-dev-realtime-notifier',
       'eventfabric-dev-realtime-research',

@@ -65,6 +65,33 @@ describe('realtime stateful stack', () => {
     });
   });
 
+  test('the subscriptions table: channel + connectionId, ByConnection (keys only), TTL, platform key; the dashboard on-failure queue, alarmed', () => {
+    prod.stateful.hasResourceProperties('AWS::DynamoDB::Table', {
+      TableName: 'eventfabric-prod-realtime-subscriptions',
+      KeySchema: [
+        { AttributeName: 'channel', KeyType: 'HASH' },
+        { AttributeName: 'connectionId', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({
+          IndexName: 'ByConnection',
+          KeySchema: [
+            { AttributeName: 'connectionId', KeyType: 'HASH' },
+            { AttributeName: 'channel', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        }),
+      ],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      SSESpecification: Match.objectLike({ SSEType: 'KMS' }),
+    });
+    prod.stateful.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'eventfabric-prod-realtime-dashboard-on-failure',
+      KmsMasterKeyId: Match.anyValue(),
+    });
+    prod.stateful.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'eventfabric-prod-realtime-dashboard-on-failure-depth' });
+  });
+
   test('an alarmed, encrypted DLQ per rule-invoked function, writable by its rule only', () => {
     for (const target of REALTIME_RULE_TARGETS) {
       const queueName = `eventfabric-prod-realtime-${target}-dlq`;
@@ -126,6 +153,33 @@ describe('realtime stateless stack', () => {
     assert.ok(format.includes('$context.connectionId'), format);
   });
 
+  test('the dashboard reads the ingest table stream: INSERT and MODIFY, partial batch responses, bisect, bounded age and retries, on-failure queue', () => {
+    prod.stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: Match.anyValue(),
+      EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp('^eventfabric-prod-ingest-stateful:.*StateTable.*StreamArn') },
+      StartingPosition: 'LATEST',
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRecordAgeInSeconds: 300,
+      MaximumRetryAttempts: 5,
+      FilterCriteria: { Filters: [{ Pattern: JSON.stringify({ eventName: ['INSERT', 'MODIFY'] }) }] },
+      DestinationConfig: {
+        OnFailure: { Destination: { 'Fn::ImportValue': Match.stringLikeRegexp('DashboardOnFailure') } },
+      },
+    });
+    const names = Object.values(prod.stateless.findResources('AWS::CloudWatch::Alarm')).map((a: Json) => a.Properties.AlarmName);
+    assert.ok(names.includes('eventfabric-prod-realtime-dashboard-lag'));
+    const statements = (Object.values(prod.stateless.findResources('AWS::IAM::Policy')) as Json[]).flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const stream = statements.find((s) => s.Sid === 'ReadTheIngestTableStream');
+    assert.deepEqual(stream.Resource, { 'Fn::ImportValue': stream.Resource['Fn::ImportValue'] }, 'the exact stream ARN');
+  });
+
+  test('subscribe and unsubscribe routes answer the client (route responses)', () => {
+    for (const route of ['subscribe', 'unsubscribe']) {
+      prod.stateless.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: route, RouteResponseSelectionExpression: '$default' });
+    }
+  });
+
   test('roles name their resources: no wildcard action; * only for X-Ray and GetRandomPassword', () => {
     for (const [id, policy] of Object.entries(prod.stateless.findResources('AWS::IAM::Policy')) as [string, Json][]) {
       for (const statement of policy.Properties.PolicyDocument.Statement) {
@@ -155,7 +209,7 @@ describe('realtime stateless stack', () => {
 
   test('an errors alarm per function, and explicit memory and timeout', () => {
     const names = Object.values(prod.stateless.findResources('AWS::CloudWatch::Alarm')).map((a: Json) => a.Properties.AlarmName);
-    for (const role of [...REALTIME_RULE_TARGETS, 'authorizer', 'connections']) {
+    for (const role of [...REALTIME_RULE_TARGETS, 'authorizer', 'connections', 'dashboard']) {
       assert.ok(names.includes(`eventfabric-prod-realtime-${role}-errors`), role);
       prod.stateless.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: `eventfabric-prod-realtime-${role}`,

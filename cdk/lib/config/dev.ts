@@ -36,6 +36,7 @@ export const dev: EnvConfig = {
     processor: { memoryMb: 256, timeoutSeconds: 10 },
     notifier: { memoryMb: 256, timeoutSeconds: 10 },
     websocket: { throttleRatePerSec: 50, throttleBurst: 100, connectionsPerUser: 10 },
+    dashboard: { memoryMb: 256, timeoutSeconds: 10, batchSize: 100, batchWindowSeconds: 1, maxRecordAgeSeconds: 300, retryAttempts: 3, iteratorAgeAlarmSeconds: 60 },
     pointInTimeRecovery: false,
     tokenSecretRotationDays: 30,
   },

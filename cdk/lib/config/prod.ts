@@ -40,6 +40,7 @@ export const prod: EnvConfig = {
     processor: { memoryMb: 512, timeoutSeconds: 10 },
     notifier: { memoryMb: 512, timeoutSeconds: 15 },
     websocket: { throttleRatePerSec: 1000, throttleBurst: 2000, connectionsPerUser: 10 },
+    dashboard: { memoryMb: 512, timeoutSeconds: 10, batchSize: 100, batchWindowSeconds: 1, maxRecordAgeSeconds: 300, retryAttempts: 5, iteratorAgeAlarmSeconds: 60 },
     pointInTimeRecovery: true,
     tokenSecretRotationDays: 30,
   },

@@ -150,6 +150,21 @@ export interface RealtimeConfig {
     /** Open connections one user may hold (tabs, devices); the next `$connect` gets 429. */
     readonly connectionsPerUser: number;
   };
+  /**
+   * Live dashboard updates from the ingest state table's stream: the function, and its event
+   * source mapping (batch, window, record age and retries before the on-failure queue). A
+   * dashboard wants fresh states: an old record is better dropped (the table keeps it) than late.
+   */
+  readonly dashboard: {
+    readonly memoryMb: number;
+    readonly timeoutSeconds: number;
+    readonly batchSize: number;
+    readonly batchWindowSeconds: number;
+    readonly maxRecordAgeSeconds: number;
+    readonly retryAttempts: number;
+    /** Alarm when the function is this far behind the stream. */
+    readonly iteratorAgeAlarmSeconds: number;
+  };
   /** Point-in-time recovery of the app table (the connections table needs none: it heals in 2 hours). */
   readonly pointInTimeRecovery: boolean;
   /** Days between rotations of the connect token signing secret. */

@@ -5,6 +5,7 @@ import { EventFabricStack } from '../logical-ids';
 import type { RegistryManifest } from '../registry';
 import { Realtime } from '../systems/realtime';
 import { REALTIME_RULE_TARGETS, RealtimeState, type RealtimeRuleTarget } from '../systems/realtime-state';
+import type { IngestStatefulStack } from './ingest-stacks';
 import type { StatefulStack } from './stateful-stack';
 
 export interface RealtimeStackProps extends StackProps {
@@ -13,7 +14,7 @@ export interface RealtimeStackProps extends StackProps {
   readonly platform: StatefulStack;
 }
 
-/** The realtime system's data: app table, connections table, token secret, DLQs, brand requests queue. */
+/** The realtime system's data: app, connections and subscriptions tables, token secret, DLQs, the dashboard's on-failure queue, brand requests queue. */
 export class RealtimeStatefulStack extends EventFabricStack {
   readonly state: RealtimeState;
 
@@ -41,6 +42,8 @@ export class RealtimeStatefulStack extends EventFabricStack {
 export interface RealtimeStatelessStackProps extends RealtimeStackProps {
   readonly registry: RegistryManifest;
   readonly state: RealtimeStatefulStack;
+  /** The ingest stream's state: its table's stream feeds the live dashboards. */
+  readonly ingest: IngestStatefulStack;
 }
 
 /** The realtime system's functions, rules, WebSocket API and alarms. */
@@ -67,6 +70,9 @@ export class RealtimeStatelessStack extends EventFabricStack {
       appBus: platform.appBus,
       appTable: state.appTable,
       connectionsTable: state.connectionsTable,
+      subscriptionsTable: state.subscriptionsTable,
+      dashboardOnFailureQueueArn: state.dashboardOnFailure.queue.queueArn,
+      ingestTable: { tableStreamArn: props.ingest.state.table.tableStreamArn as string },
       tokenSecretArn: state.tokenSecret.secretArn,
       ruleDeadLetterQueueArns: dlqArns,
       brandRequests: {

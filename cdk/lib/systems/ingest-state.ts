@@ -64,7 +64,7 @@ export class IngestState extends Construct {
     });
 
     this.table = new dynamodb.Table(this, 'StateTable', {
-      tableName: name('ingest-state'),
+      tableName: name(NAMES.ingestState),
       partitionKey: { name: 'entity_id', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'entity_type', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,

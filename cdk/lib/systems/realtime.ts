@@ -8,6 +8,8 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -83,7 +85,11 @@ export interface RealtimeProps {
   /** From `RealtimeState`. */
   readonly appTable: dynamodb.ITable;
   readonly connectionsTable: dynamodb.ITable;
+  readonly subscriptionsTable: dynamodb.ITable;
+  readonly dashboardOnFailureQueueArn: string;
   readonly tokenSecretArn: string;
+  /** From the ingest stream's state: the table whose stream feeds the live dashboards. */
+  readonly ingestTable: { readonly tableStreamArn: string };
   readonly ruleDeadLetterQueueArns: Record<RealtimeRuleTarget, string>;
   readonly brandRequests: { readonly queueArn: string; readonly deliveryDeadLetterQueueArn: string };
 }
@@ -94,11 +100,12 @@ export interface RealtimeProps {
  * undeliverable and failed events); the WebSocket API (`$connect` behind the token authorizer,
  * `$disconnect`, `$default`) on a throttled stage with access logs that leave the query string
  * (the token) out; the rule routing brand follow-ups to their queue; the rotation of the
- * connect token secret; an errors alarm per function. One binary (`realtime`) for all of them:
+ * connect token secret; the live dashboards (`subscribe`/`unsubscribe` routes, and the
+ * dashboard function on the ingest state table's stream); an errors alarm per function. One binary (`realtime`) for all of them:
  * `REALTIME_ROLE` picks the role.
  */
 export class Realtime extends Construct {
-  readonly functions: Record<RealtimeRuleTarget | 'authorizer' | 'connections', RustFunction>;
+  readonly functions: Record<RealtimeRuleTarget | 'authorizer' | 'connections' | 'dashboard', RustFunction>;
   readonly rules: Record<RealtimeRuleTarget, events.Rule>;
   readonly api: apigw.WebSocketApi;
   readonly stage: apigw.WebSocketStage;
@@ -132,10 +139,25 @@ export class Realtime extends Construct {
       new iam.PolicyStatement({ sid: 'ReadTheTokenSecret', actions: ['secretsmanager:GetSecretValue'], resources: [props.tokenSecretArn] }),
     );
     authorizerFn.function.addToRolePolicy(keyUseThroughServices('UsePlatformKeyThroughSecrets', key, region, ['secretsmanager']));
-    const connectionsFn = fn('connections', 'WebSocket $connect (quota), $disconnect and $default (ping) routes', 128, 5, {
+    const connectionsFn = fn('connections', 'WebSocket $connect (quota), $disconnect, $default (ping), subscribe and unsubscribe routes', 128, 5, {
       CONNECTIONS_TABLE_NAME: props.connectionsTable.tableName,
+      SUBSCRIPTIONS_TABLE_NAME: props.subscriptionsTable.tableName,
       CONNECTIONS_PER_USER: String(settings.websocket.connectionsPerUser),
     });
+    connectionsFn.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'RecordSubscriptions',
+        actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        resources: [props.subscriptionsTable.tableArn],
+      }),
+    );
+    connectionsFn.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ListAConnectionsSubscriptions',
+        actions: ['dynamodb:Query'],
+        resources: [`${props.subscriptionsTable.tableArn}/index/ByConnection`],
+      }),
+    );
     connectionsFn.function.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'RecordConnections',
@@ -177,7 +199,14 @@ export class Realtime extends Construct {
         returnResponse: true,
       },
     });
-    for (const route of ['$disconnect', '$default']) {
+    // Live dashboards: {"action":"subscribe"|"unsubscribe", "entityType", "entityId"?}.
+    for (const route of ['subscribe', 'unsubscribe']) {
+      this.api.addRoute(route, {
+        integration: new WebSocketLambdaIntegration(`${capitalize(route)}Integration`, connectionsFn.function),
+        returnResponse: true,
+      });
+    }
+    for (const route of ['$disconnect', '$default', 'subscribe', 'unsubscribe']) {
       Validations.of(this.api.node.findChild(`${route}-Route`)).acknowledge({
         id: 'AwsSolutions-APIG4',
         reason:
@@ -244,21 +273,7 @@ export class Realtime extends Construct {
             resources: [props.connectionsTable.tableArn, `${props.connectionsTable.tableArn}/index/ByPrincipal`],
           }),
         );
-        f.function.addToRolePolicy(
-          new iam.PolicyStatement({
-            sid: 'PushToConnections',
-            actions: ['execute-api:ManageConnections'],
-            resources: [stack.formatArn({ service: 'execute-api', resource: this.api.apiId, resourceName: `${this.stage.stageName}/POST/@connections/*` })],
-          }),
-        );
-        const literal = (value: string, token: string) => (Token.isUnresolved(value) ? `<${token}>` : value);
-        const apiId = stack.getLogicalId(this.api.node.defaultChild as apigw.CfnApi);
-        Validations.of(f.role).acknowledge({
-          id:
-            `AwsSolutions-IAM5[Resource::arn:${literal(stack.partition, 'AWS::Partition')}:execute-api:` +
-            `${literal(stack.region, 'AWS::Region')}:${literal(stack.account, 'AWS::AccountId')}:<${apiId}>/${this.stage.stageName}/POST/@connections/*]`,
-          reason: 'Connection ids are made by API Gateway at connect time; the wildcard stays on this API, its stage and POST.',
-        });
+        this.allowPush(f);
       } else {
         f.function.addToRolePolicy(
           new iam.PolicyStatement({
@@ -320,6 +335,7 @@ export class Realtime extends Construct {
       });
       rules[target] = rule;
     }
+    fns.dashboard = this.dashboardFunction(props, fn);
     this.functions = fns;
     this.rules = rules;
 
@@ -353,13 +369,129 @@ export class Realtime extends Construct {
         alarmName: name('realtime', role, 'errors'),
         alarmDescription:
           role === 'authorizer' || role === 'connections'
-            ? `${name('realtime', role)} failed invocations: clients cannot connect or disconnect cleanly. See its logs.`
-            : `${name('realtime', role)} failed invocations: Lambda retries them, then they go to ${name(NAMES.realtimeRule(role))}-dlq. See its logs.`,
+            ? `${name('realtime', role)} failed invocations: clients cannot connect, disconnect or subscribe cleanly. See its logs.`
+            : role === 'dashboard'
+              ? `${name('realtime', role)} failed invocations: its stream batches are retried, bisected, then described in ${name('realtime-dashboard-on-failure')}. See its logs.`
+              : `${name('realtime', role)} failed invocations: Lambda retries them, then they go to ${name(NAMES.realtimeRule(role))}-dlq. See its logs.`,
         threshold: 1,
       });
     }
+    alarmToTopic(
+      this,
+      'DashboardIteratorAgeAlarm',
+      fns.dashboard.function.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) }),
+      props.alarmTopic,
+      {
+        alarmName: name('realtime-dashboard-lag'),
+        alarmDescription: `The dashboard function is more than ${settings.dashboard.iteratorAgeAlarmSeconds} s behind the ingest state table's stream (IteratorAge): live dashboards show stale states.`,
+        threshold: settings.dashboard.iteratorAgeAlarmSeconds * 1000,
+      },
+    );
+  }
+
+  /** `POST @connections/{id}` on this API's stage. */
+  private allowPush(f: RustFunction): void {
+    const stack = Stack.of(this);
+    f.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'PushToConnections',
+        actions: ['execute-api:ManageConnections'],
+        resources: [stack.formatArn({ service: 'execute-api', resource: this.api.apiId, resourceName: `${this.stage.stageName}/POST/@connections/*` })],
+      }),
+    );
+    const literal = (value: string, token: string) => (Token.isUnresolved(value) ? `<${token}>` : value);
+    const apiId = stack.getLogicalId(this.api.node.defaultChild as apigw.CfnApi);
+    Validations.of(f.role).acknowledge({
+      id:
+        `AwsSolutions-IAM5[Resource::arn:${literal(stack.partition, 'AWS::Partition')}:execute-api:` +
+        `${literal(stack.region, 'AWS::Region')}:${literal(stack.account, 'AWS::AccountId')}:<${apiId}>/${this.stage.stageName}/POST/@connections/*]`,
+      reason: 'Connection ids are made by API Gateway at connect time; the wildcard stays on this API, its stage and POST.',
+    });
+  }
+
+  /**
+   * Live dashboard updates: the ingest state table's stream (INSERT and MODIFY only, by the
+   * mapping's filter) → the subscribers of each entity's type and of the entity. Partial batch
+   * responses, bisection, bounded retries and record age, then the alarmed on-failure queue.
+   */
+  private dashboardFunction(
+    props: RealtimeProps,
+    fn: (role: string, description: string, memoryMb: number, timeoutSeconds: number, environment: Record<string, string>) => RustFunction,
+  ): RustFunction {
+    const { settings, key } = props;
+    const stack = Stack.of(this);
+    const ingestTable = resourceName(props.envName, NAMES.ingestState);
+    const f = fn(
+      'dashboard',
+      'Live dashboards: ingest state table stream → the WebSocket connections subscribed to the entity or its type',
+      settings.dashboard.memoryMb,
+      settings.dashboard.timeoutSeconds,
+      {
+        CONNECTIONS_TABLE_NAME: props.connectionsTable.tableName,
+        SUBSCRIPTIONS_TABLE_NAME: props.subscriptionsTable.tableName,
+        WEBSOCKET_ENDPOINT: this.stage.callbackUrl,
+      },
+    );
+    f.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ListAndForgetSubscriptions',
+        actions: ['dynamodb:Query', 'dynamodb:DeleteItem'],
+        resources: [props.subscriptionsTable.tableArn, `${props.subscriptionsTable.tableArn}/index/ByConnection`],
+      }),
+    );
+    f.function.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'ForgetGoneConnections', actions: ['dynamodb:DeleteItem'], resources: [props.connectionsTable.tableArn] }),
+    );
+    f.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadTheIngestTableStream',
+        actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
+        resources: [props.ingestTable.tableStreamArn],
+      }),
+    );
+    f.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ListTheIngestTableStreams',
+        actions: ['dynamodb:ListStreams'],
+        resources: [stack.formatArn({ service: 'dynamodb', resource: 'table', resourceName: `${ingestTable}/stream/*` })],
+      }),
+    );
+    const literal = (value: string, token: string) => (Token.isUnresolved(value) ? `<${token}>` : value);
+    Validations.of(f.role).acknowledge({
+      id:
+        `AwsSolutions-IAM5[Resource::arn:${literal(stack.partition, 'AWS::Partition')}:dynamodb:` +
+        `${literal(stack.region, 'AWS::Region')}:${literal(stack.account, 'AWS::AccountId')}:table/${ingestTable}/stream/*]`,
+      reason: 'ListStreams on the streams of the ingest state table only (a stream ARN ends in its creation time).',
+    });
+    f.function.addToRolePolicy(keyUseThroughServices('UsePlatformKeyThroughDynamoDbAndSqs', key, stack.region, ['dynamodb', 'sqs']));
+    this.allowPush(f);
+
+    // Without its key: `SqsDlq` would grant kms:*DataKey* and ReEncrypt* on it; the role's
+    // platform-key statement (through sqs) is narrower.
+    const onFailure = sqs.Queue.fromQueueArn(this, 'DashboardOnFailureQueue', props.dashboardOnFailureQueueArn);
+    new lambda.EventSourceMapping(this, 'DashboardStream', {
+      target: f.function,
+      eventSourceArn: props.ingestTable.tableStreamArn,
+      startingPosition: lambda.StartingPosition.LATEST,
+      batchSize: settings.dashboard.batchSize,
+      maxBatchingWindow: Duration.seconds(settings.dashboard.batchWindowSeconds),
+      reportBatchItemFailures: true,
+      bisectBatchOnError: true,
+      maxRecordAge: Duration.seconds(settings.dashboard.maxRecordAgeSeconds),
+      retryAttempts: settings.dashboard.retryAttempts,
+      onFailure: new sources.SqsDlq(onFailure),
+      filters: [lambda.FilterCriteria.filter({ eventName: lambda.FilterRule.or('INSERT', 'MODIFY') })],
+    });
+    Validations.of(f.function).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason:
+        "Invoked by a DynamoDB stream event source mapping, not asynchronously: failed batches go to the mapping's " +
+        'on-failure destination (the alarmed realtime-dashboard-on-failure queue), which is where a DLQ would be.',
+    });
+    return f;
   }
 }
+
 
 function capitalize(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);

@@ -7,7 +7,8 @@
 //! | `studio`, `brand`, `research`, `market`, `account` | its rule on the app bus | `APP_TABLE_NAME`, `APP_BUS_NAME` |
 //! | `notifier` | the rule of realtime notifications and job progress | `CONNECTIONS_TABLE_NAME`, `WEBSOCKET_ENDPOINT` |
 //! | `authorizer` | the WebSocket API's `$connect` | `TOKEN_SECRET_ARN`, `TOKEN_AUDIENCE` |
-//! | `connections` | the WebSocket API's `$connect`, `$disconnect`, `$default` | `CONNECTIONS_TABLE_NAME`, `CONNECTIONS_PER_USER` |
+//! | `connections` | the WebSocket API's `$connect`, `$disconnect`, `$default`, `subscribe`, `unsubscribe` | `CONNECTIONS_TABLE_NAME`, `SUBSCRIPTIONS_TABLE_NAME`, `CONNECTIONS_PER_USER` |
+//! | `dashboard` | the ingest state table's stream | `CONNECTIONS_TABLE_NAME`, `SUBSCRIPTIONS_TABLE_NAME`, `WEBSOCKET_ENDPOINT` |
 //!
 //! Every role reads `METRICS_NAMESPACE` (EMF, dimension `function` = `realtime-<role>`).
 
@@ -20,6 +21,7 @@ pub enum Role {
     Notifier,
     Authorizer,
     Connections,
+    Dashboard,
 }
 
 impl Role {
@@ -30,10 +32,11 @@ impl Role {
             "notifier" => Ok(Role::Notifier),
             "authorizer" => Ok(Role::Authorizer),
             "connections" => Ok(Role::Connections),
+            "dashboard" => Ok(Role::Dashboard),
             other => Domain::parse(other).map(Role::Processor).ok_or_else(|| {
                 let domains: Vec<_> = Domain::ALL.iter().map(|d| d.name()).collect();
                 format!(
-                    "{} is '{other}': set it to {}, notifier, authorizer or connections",
+                    "{} is '{other}': set it to {}, notifier, authorizer, connections or dashboard",
                     Self::VARIABLE,
                     domains.join(", ")
                 )
@@ -52,6 +55,7 @@ impl Role {
             Role::Notifier => "realtime-notifier",
             Role::Authorizer => "realtime-authorizer",
             Role::Connections => "realtime-connections",
+            Role::Dashboard => "realtime-dashboard",
         }
     }
 }
@@ -97,6 +101,7 @@ mod tests {
             ("notifier", "realtime-notifier"),
             ("authorizer", "realtime-authorizer"),
             ("connections", "realtime-connections"),
+            ("dashboard", "realtime-dashboard"),
         ] {
             assert_eq!(Role::parse(value).unwrap().function(), function);
         }

@@ -6,6 +6,7 @@
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
 };
+use aws_lambda_events::dynamodb::Event as StreamEvent;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use eventfabric_core::emf::Emf;
 use eventfabric_core::publish::{BusNames, Publisher};
@@ -15,10 +16,11 @@ use eventfabric_core::{Deadline, EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_websocket::auth::RotatingAuthorizer;
 use eventfabric_websocket::connections::DynamoConnections;
 use eventfabric_websocket::push::{ManagementApi, Pusher};
-use eventfabric_websocket::routes::{self, RouteSettings};
+use eventfabric_websocket::routes::RouteSettings;
+use eventfabric_websocket::subscriptions::DynamoSubscriptions;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use realtime::functions::{Role, connections_per_user, required};
-use realtime::{DynamoAppStore, Notifier, Processor, Topics};
+use realtime::{Dashboard, DynamoAppStore, Notifier, Processor, Topics};
 use serde_json::Value;
 
 /// Time kept back from the invocation's deadline to answer.
@@ -143,17 +145,84 @@ async fn main() -> Result<(), Error> {
             let settings = RouteSettings {
                 connections_per_principal: connections_per_user(&env)?,
             };
-            let store = DynamoConnections::new(aws_sdk_dynamodb::Client::new(&aws), table);
-            let store = &store;
+            let subscriptions = required(
+                &env,
+                "SUBSCRIPTIONS_TABLE_NAME",
+                "the dashboard subscriptions table",
+            )?;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+            let store = DynamoConnections::new(dynamodb.clone(), table);
+            let subscriptions = DynamoSubscriptions::new(dynamodb, subscriptions);
+            let (store, subscriptions) = (&store, &subscriptions);
             lambda_runtime::run(service_fn(
                 move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-                    let outcome =
-                        routes::handle(store, settings, &event.payload, eventfabric_core::now_ms()).await;
-                    let route = event.payload.request_context.route_key.as_deref().unwrap_or("?");
-                    metrics::counter!("WebSocketRoutes", "outcome" => format!("{}", outcome.status())).increment(1);
-                    tracing::info!(route, ?outcome, "route handled");
+                    let (status, response) = realtime::dashboard::connection_routes(
+                        store,
+                        subscriptions,
+                        settings,
+                        &event.payload,
+                        eventfabric_core::now_ms(),
+                    )
+                    .await;
+                    let route = event
+                        .payload
+                        .request_context
+                        .route_key
+                        .as_deref()
+                        .unwrap_or("?");
+                    metrics::counter!("WebSocketRoutes", "outcome" => format!("{status}"))
+                        .increment(1);
+                    tracing::info!(route, status, "route handled");
                     metrics.flush(&event.context.request_id);
-                    Ok::<_, Error>(outcome.response())
+                    Ok::<_, Error>(response)
+                },
+            ))
+            .await
+        }
+        Role::Dashboard => {
+            let table = required(
+                &env,
+                "CONNECTIONS_TABLE_NAME",
+                "the WebSocket connections table",
+            )?;
+            let subscriptions = required(
+                &env,
+                "SUBSCRIPTIONS_TABLE_NAME",
+                "the dashboard subscriptions table",
+            )?;
+            let endpoint = required(
+                &env,
+                "WEBSOCKET_ENDPOINT",
+                "the management API's URL, https://<api-id>.execute-api.<region>.amazonaws.com/<stage>",
+            )?;
+            let api = ManagementApi::new(
+                &aws_sdk_apigatewaymanagement::config::Builder::from(&aws),
+                &endpoint,
+            );
+            let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+            let dashboard = Dashboard::new(
+                DynamoSubscriptions::new(dynamodb.clone(), subscriptions),
+                Pusher::new(DynamoConnections::new(dynamodb, table), api),
+            );
+            let dashboard = &dashboard;
+            lambda_runtime::run(service_fn(
+                move |event: LambdaEvent<StreamEvent>| async move {
+                    let report = dashboard
+                        .handle(&event.payload, eventfabric_core::now_ms())
+                        .await;
+                    let counts = report.outcomes.counts();
+                    metrics.flush(&event.context.request_id);
+                    tracing::info!(
+                        records = report.outcomes.len(),
+                        updates = report.updates,
+                        coalesced = report.coalesced,
+                        set_aside = report.set_aside,
+                        delivered = report.delivered,
+                        gone = report.gone,
+                        retried = counts.retried,
+                        "batch handled"
+                    );
+                    Ok::<_, Error>(report.outcomes.dynamodb_response())
                 },
             ))
             .await

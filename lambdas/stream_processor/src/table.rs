@@ -10,39 +10,15 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use eventfabric_core::aws::{SdkFailure, sdk_failure};
 use eventfabric_core::retry::ItemResult;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// Keys per `BatchGetItem` call.
 pub const MAX_KEYS_PER_READ: usize = 100;
 /// Puts per `BatchWriteItem` call.
 pub const MAX_ITEMS_PER_WRITE: usize = 25;
 
-/// An entity's latest state: the newest event of it, by `timestamp`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StateItem {
-    pub entity_id: String,
-    pub entity_type: String,
-    pub event_type: String,
-    /// The event's time in epoch milliseconds: the GSI's sort key and the ordering of states.
-    pub timestamp: i64,
-    /// The same time, RFC 3339, for people.
-    pub event_time: String,
-    pub payload: Value,
-    pub ingest_time: String,
-    pub request_id: String,
-    /// The stream record it came from.
-    pub sequence_number: String,
-}
-
-/// `(entity_id, entity_type)`.
-pub type ItemKey = (String, String);
-
-impl StateItem {
-    pub fn key(&self) -> ItemKey {
-        (self.entity_id.clone(), self.entity_type.clone())
-    }
-}
+/// An entity's latest state (the item shape, shared with the realtime dashboards that read
+/// this table's stream).
+pub use eventfabric_core::ingest::{ItemKey, StateItem};
 
 /// One key's stored timestamp, or why it could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]

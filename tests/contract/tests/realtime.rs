@@ -23,6 +23,8 @@ use support::{Moto, drain, queue, synthesized_resource, synthesized_template};
 const BUS: &str = "eventfabric-dev-app";
 const APP_TABLE: &str = "eventfabric-dev-realtime-app";
 const CONNECTIONS_TABLE: &str = "eventfabric-dev-realtime-connections";
+const SUBSCRIPTIONS_TABLE: &str = "eventfabric-dev-realtime-subscriptions";
+const INGEST_TABLE: &str = "eventfabric-dev-ingest-state";
 /// Every rule of the realtime stateless stack, by the function (or queue) it feeds.
 const RULES: [&str; 7] = [
     "studio",
@@ -67,10 +69,13 @@ async fn emulate() -> Emulated {
         queues.insert(target, url);
     }
     let stateful = synthesized_template("RealtimeStateful");
-    for table in [APP_TABLE, CONNECTIONS_TABLE] {
+    for table in [APP_TABLE, CONNECTIONS_TABLE, SUBSCRIPTIONS_TABLE] {
         let props = synthesized_resource(&stateful, "AWS::DynamoDB::Table", "TableName", table);
         support::create_synthesized_table(&dynamodb, &props).await;
     }
+    let ingest = synthesized_template("IngestStateful");
+    let props = synthesized_resource(&ingest, "AWS::DynamoDB::Table", "TableName", INGEST_TABLE);
+    support::create_synthesized_table(&dynamodb, &props).await;
     Emulated {
         _moto: moto,
         events,
@@ -367,9 +372,22 @@ mod websocket {
     const KEY: &[u8] = b"a-signing-secret-of-at-least-32-bytes!";
 
     fn token(sub: &str, audience: &str, expires_in_s: i64, key: &[u8]) -> String {
+        scoped_token(sub, audience, expires_in_s, key, None)
+    }
+
+    fn scoped_token(
+        sub: &str,
+        audience: &str,
+        expires_in_s: i64,
+        key: &[u8],
+        scope: Option<&str>,
+    ) -> String {
         let exp = eventfabric_core::now_ms() / 1000 + expires_in_s;
-        eventfabric_core::token::sign(key, &json!({"sub": sub, "aud": audience, "exp": exp}))
-            .unwrap()
+        let mut claims = json!({"sub": sub, "aud": audience, "exp": exp});
+        if let Some(scope) = scope {
+            claims["scope"] = json!(scope);
+        }
+        eventfabric_core::token::sign(key, &claims).unwrap()
     }
 
     struct Deployed {
@@ -377,6 +395,7 @@ mod websocket {
         gateway: Gateway,
         studio: Function,
         notifier: Function,
+        dashboard: Function,
     }
 
     async fn function(env_endpoint: &str, role: &str, resolved: &[(&str, String)]) -> Function {
@@ -403,23 +422,26 @@ mod websocket {
             .unwrap();
         let tables = [
             ("CONNECTIONS_TABLE_NAME", CONNECTIONS_TABLE.to_owned()),
+            ("SUBSCRIPTIONS_TABLE_NAME", SUBSCRIPTIONS_TABLE.to_owned()),
             ("APP_TABLE_NAME", APP_TABLE.to_owned()),
         ];
         let authorizer =
             Arc::new(function(&endpoint, "authorizer", &[("TOKEN_SECRET_ARN", secret)]).await);
-        let connections = Arc::new(function(&endpoint, "connections", &tables[..1]).await);
+        let connections = Arc::new(function(&endpoint, "connections", &tables[..2]).await);
         let gateway = Gateway::builder()
             .authorizer(authorizer.handler())
             .route("$connect", connections.handler(), false)
             .route("$disconnect", connections.handler(), false)
             .route("$default", connections.handler(), true)
+            .route("subscribe", connections.handler(), true)
+            .route("unsubscribe", connections.handler(), true)
             .start()
             .await
             .unwrap();
         let studio = function(
             &endpoint,
             "studio",
-            &[tables[1].clone(), ("APP_BUS_NAME", BUS.to_owned())],
+            &[tables[2].clone(), ("APP_BUS_NAME", BUS.to_owned())],
         )
         .await;
         let notifier = function(
@@ -431,11 +453,22 @@ mod websocket {
             ],
         )
         .await;
+        let dashboard = function(
+            &endpoint,
+            "dashboard",
+            &[
+                tables[0].clone(),
+                tables[1].clone(),
+                ("WEBSOCKET_ENDPOINT", gateway.callback_url()),
+            ],
+        )
+        .await;
         Deployed {
             env,
             gateway,
             studio,
             notifier,
+            dashboard,
         }
     }
 
@@ -574,5 +607,213 @@ mod websocket {
         }
         assert_eq!(status(d.connect(Some(&good)).await), 429);
         assert_eq!(d.records_of("user-2").await.len(), 10);
+    }
+
+    /// The ingest table's stream as Lambda hands it to the dashboard function: every record
+    /// of the table's stream in moto, kept by the synthesized mapping's filter.
+    async fn stream_batch(d: &Deployed) -> Value {
+        use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+        let config = support::sdk_config(&d.env._moto.endpoint).await;
+        let streams = aws_sdk_dynamodbstreams::Client::new(&config);
+        let arn = d
+            .env
+            .dynamodb
+            .describe_table()
+            .table_name(INGEST_TABLE)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap()
+            .latest_stream_arn
+            .expect("the synthesized table has a stream");
+        let stateless = synthesized_template("RealtimeStateless");
+        let mapping = stateless["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|r| r["Type"] == "AWS::Lambda::EventSourceMapping")
+            .expect("the dashboard's mapping")
+            .clone();
+        let pattern: Value = serde_json::from_str(
+            mapping["Properties"]["FilterCriteria"]["Filters"][0]["Pattern"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        let pattern = pattern.as_object().unwrap();
+        assert_eq!(
+            pattern.len(),
+            1,
+            "the filter is on eventName only: {pattern:?}"
+        );
+        let kept: Vec<&str> = pattern["eventName"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+
+        let shards = streams
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await
+            .unwrap()
+            .stream_description
+            .unwrap()
+            .shards
+            .unwrap_or_default();
+        let mut records = Vec::new();
+        for shard in shards {
+            let iterator = streams
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(shard.shard_id.unwrap())
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .unwrap()
+                .shard_iterator
+                .unwrap();
+            let out = streams
+                .get_records()
+                .shard_iterator(iterator)
+                .send()
+                .await
+                .unwrap();
+            for r in out.records.unwrap_or_default() {
+                let name = r.event_name.as_ref().unwrap().as_str().to_owned();
+                if !kept.contains(&name.as_str()) {
+                    continue;
+                }
+                let change = r.dynamodb.unwrap();
+                let image = |i: Option<
+                    std::collections::HashMap<
+                        String,
+                        aws_sdk_dynamodbstreams::types::AttributeValue,
+                    >,
+                >| {
+                    serde_json::to_value(serde_dynamo::Item::from(i.unwrap_or_default())).unwrap()
+                };
+                records.push(json!({
+                    "eventID": r.event_id,
+                    "eventName": name,
+                    "eventVersion": "1.1",
+                    "eventSource": "aws:dynamodb",
+                    "awsRegion": support::REGION,
+                    "eventSourceARN": arn,
+                    "dynamodb": {
+                        "Keys": image(change.keys),
+                        "NewImage": image(change.new_image),
+                        "OldImage": image(change.old_image),
+                        "SequenceNumber": change.sequence_number,
+                        "SizeBytes": change.size_bytes,
+                        "StreamViewType": "NEW_AND_OLD_IMAGES",
+                    }
+                }));
+            }
+        }
+        json!({ "Records": records })
+    }
+
+    #[tokio::test]
+    async fn a_subscribed_client_receives_the_newest_state_of_its_entities_from_the_ingest_table_stream()
+     {
+        let d = deploy().await;
+        let watcher = scoped_token("user-1", AUDIENCE, 600, KEY, Some("dashboard:volume"));
+        let (mut volumes, _) = d.connect(Some(&watcher)).await.unwrap();
+        volumes
+            .send(r#"{"action":"subscribe","entityType":"volume"}"#)
+            .await;
+        let answer = volumes.next_json(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(
+            answer,
+            json!({"type": "subscribed", "entityType": "volume"})
+        );
+        let unscoped = token("user-2", AUDIENCE, 600, KEY);
+        let (mut other, _) = d.connect(Some(&unscoped)).await.unwrap();
+        other
+            .send(r#"{"action":"subscribe","entityType":"volume"}"#)
+            .await;
+        let refused = other.next_json(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(refused["type"], "error", "no dashboard scope: {refused}");
+
+        // The stream processor's own table adapter writes two states of a volume and a pool.
+        use stream_processor::table::{DynamoTable, StateItem, StateTable};
+        let table = DynamoTable::new(d.env.dynamodb.clone(), INGEST_TABLE);
+        let state = |id: &str, kind: &str, ts: i64, iops: i64| StateItem {
+            entity_id: id.into(),
+            entity_type: kind.into(),
+            event_type: "storage.metrics.sampled".into(),
+            timestamp: ts,
+            event_time: "2026-12-05T12:00:00Z".into(),
+            payload: json!({"metrics": {"iops": iops}}),
+            ingest_time: "2026-12-05T12:00:01Z".into(),
+            request_id: "req-1".into(),
+            sequence_number: format!("seq-{ts}"),
+        };
+        for items in [
+            vec![state("vol-0a1b", "volume", 1_000, 100)],
+            vec![
+                state("vol-0a1b", "volume", 2_000, 250),
+                state("pool-7", "pool", 1_500, 9),
+            ],
+        ] {
+            let refs: Vec<&StateItem> = items.iter().collect();
+            let written = table.write(&refs).await;
+            assert!(
+                written
+                    .iter()
+                    .all(|r| matches!(r, eventfabric_core::retry::ItemResult::Ok)),
+                "{written:?}"
+            );
+        }
+
+        let batch = stream_batch(&d).await;
+        assert_eq!(
+            batch["Records"].as_array().unwrap().len(),
+            3,
+            "INSERT, MODIFY, INSERT"
+        );
+        let answer = d.dashboard.invoke(&batch).await.unwrap();
+        assert_eq!(answer["batchItemFailures"], json!([]));
+
+        let update = volumes.next_json(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(update["type"], "dashboard");
+        assert_eq!(update["entityId"], "vol-0a1b");
+        assert_eq!(update["timestamp"], 2_000, "the newest state, once");
+        assert_eq!(update["payload"]["metrics"]["iops"], 250);
+        assert!(
+            volumes
+                .next_json(Duration::from_millis(500))
+                .await
+                .is_none(),
+            "no pool update for a volume subscriber, no stale volume state"
+        );
+        assert!(other.next_json(Duration::from_millis(200)).await.is_none());
+
+        // Closing removes the subscription ($disconnect → the ByConnection index on moto).
+        volumes.close().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = d
+                .env
+                .dynamodb
+                .scan()
+                .table_name(SUBSCRIPTIONS_TABLE)
+                .send()
+                .await
+                .unwrap()
+                .count;
+            if left == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the subscription outlived $disconnect"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }

@@ -329,3 +329,31 @@ mod tests {
         assert_eq!(partition_key(&"x".repeat(10_000), "t").len(), 32);
     }
 }
+
+/// An entity's latest state, as the stream processor writes it to the ingest state table (PK
+/// `entity_id`, SK `entity_type`) and the realtime dashboards read it from the table's stream:
+/// the newest event of it, by `timestamp`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateItem {
+    pub entity_id: String,
+    pub entity_type: String,
+    pub event_type: String,
+    /// The event's time in epoch milliseconds: the GSI's sort key and the ordering of states.
+    pub timestamp: i64,
+    /// The same time, RFC 3339, for people.
+    pub event_time: String,
+    pub payload: serde_json::Value,
+    pub ingest_time: String,
+    pub request_id: String,
+    /// The stream record it came from.
+    pub sequence_number: String,
+}
+
+/// `(entity_id, entity_type)`.
+pub type ItemKey = (String, String);
+
+impl StateItem {
+    pub fn key(&self) -> ItemKey {
+        (self.entity_id.clone(), self.entity_type.clone())
+    }
+}

@@ -7,6 +7,10 @@
 //! what the token's signature covers: a query string can carry a token, never an identity.
 //! API Gateway's access log format (CDK: `WebSocketApi` stage) leaves the query string out.
 //!
+//! The token's `scope` claim (space-separated, as OAuth's; at most 1,024 visible ASCII
+//! characters and spaces) reaches the routes as the context's `scope`: what a connection may
+//! subscribe to (the realtime dashboards: `dashboard:<entity type>`). No claim, no scopes.
+//!
 //! A refused connection gets a `Deny` policy (the client sees 403) and a log line with the
 //! reason; the reason never goes back to the client.
 
@@ -26,11 +30,33 @@ use serde_json::json;
 /// The authorizer context key holding the principal id; routes read it from
 /// `requestContext.authorizer.principal`.
 pub const PRINCIPAL_CONTEXT_KEY: &str = "principal";
+/// The authorizer context key holding the token's scopes (space-separated).
+pub const SCOPE_CONTEXT_KEY: &str = "scope";
+/// The longest `scope` claim taken (API Gateway's context values are strings; a route reads it
+/// on every message).
+pub const MAX_SCOPE_BYTES: usize = 1024;
 
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
     exp: i64,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// Who a token names and what it grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub principal: String,
+    /// The `scope` claim, or empty.
+    pub scope: String,
+}
+
+impl Identity {
+    /// Whether the scopes include `scope` exactly.
+    pub fn has_scope(scopes: &str, scope: &str) -> bool {
+        scopes.split(' ').any(|s| s == scope)
+    }
 }
 
 /// Why a connection was refused (logged, never sent).
@@ -50,6 +76,8 @@ pub enum Refusal {
     Expired,
     #[error("the token's subject is not 1–128 visible ASCII characters")]
     BadSubject,
+    #[error("the token's scope is not at most 1,024 visible ASCII characters and spaces")]
+    BadScope,
 }
 
 /// Checks `$connect` requests' tokens.
@@ -72,6 +100,15 @@ impl ConnectAuthorizer {
         request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
         now_ms: i64,
     ) -> Result<String, Refusal> {
+        self.identity(request, now_ms).map(|i| i.principal)
+    }
+
+    /// The principal and scopes of a request, or why it is refused.
+    pub fn identity(
+        &self,
+        request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+        now_ms: i64,
+    ) -> Result<Identity, Refusal> {
         let token = match request.headers.get("authorization") {
             Some(header) => {
                 let header = header.to_str().map_err(|_| Refusal::BadScheme)?;
@@ -93,7 +130,16 @@ impl ConnectAuthorizer {
         if !crate::valid_principal(&claims.sub) {
             return Err(Refusal::BadSubject);
         }
-        Ok(claims.sub)
+        let scope = claims.scope.unwrap_or_default();
+        if scope.len() > MAX_SCOPE_BYTES
+            || !scope.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+        {
+            return Err(Refusal::BadScope);
+        }
+        Ok(Identity {
+            principal: claims.sub,
+            scope,
+        })
     }
 
     /// The authorizer's answer: `Allow` on the request's method ARN with the principal in the
@@ -105,7 +151,7 @@ impl ConnectAuthorizer {
     ) -> ApiGatewayCustomAuthorizerResponse {
         answer(
             request.method_arn.clone().unwrap_or_default(),
-            self.principal(request, now_ms),
+            self.identity(request, now_ms),
         )
     }
 }
@@ -113,17 +159,17 @@ impl ConnectAuthorizer {
 /// `Allow` on the method ARN with the principal in the context, or `Deny`.
 fn answer(
     method_arn: String,
-    principal: Result<String, Refusal>,
+    identity: Result<Identity, Refusal>,
 ) -> ApiGatewayCustomAuthorizerResponse {
     {
-        match principal {
-            Ok(principal) => {
+        match identity {
+            Ok(Identity { principal, scope }) => {
                 tracing::info!(principal = %principal, "connection allowed");
                 policy(
                     &principal,
                     IamPolicyEffect::Allow,
                     method_arn,
-                    json!({ PRINCIPAL_CONTEXT_KEY: principal }),
+                    json!({ PRINCIPAL_CONTEXT_KEY: principal, SCOPE_CONTEXT_KEY: scope }),
                 )
             }
             Err(refusal) => {
@@ -197,10 +243,19 @@ impl<K: KeySource> RotatingAuthorizer<K> {
         request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
         now_ms: i64,
     ) -> Result<String, Refusal> {
+        self.identity(request, now_ms).await.map(|i| i.principal)
+    }
+
+    /// The principal and scopes of a request ([`ConnectAuthorizer::identity`]).
+    pub async fn identity(
+        &self,
+        request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+        now_ms: i64,
+    ) -> Result<Identity, Refusal> {
         let held = self.held.read().unwrap_or_else(|e| e.into_inner()).clone();
-        match held.principal(request, now_ms) {
+        match held.identity(request, now_ms) {
             Err(Refusal::UnknownKey) => match self.refresh(now_ms).await {
-                Some(fresh) => fresh.principal(request, now_ms),
+                Some(fresh) => fresh.identity(request, now_ms),
                 None => Err(Refusal::UnknownKey),
             },
             other => other,
@@ -215,7 +270,7 @@ impl<K: KeySource> RotatingAuthorizer<K> {
     ) -> ApiGatewayCustomAuthorizerResponse {
         answer(
             request.method_arn.clone().unwrap_or_default(),
-            self.principal(request, now_ms).await,
+            self.identity(request, now_ms).await,
         )
     }
 }
@@ -299,6 +354,59 @@ mod tests {
             assert_eq!(
                 r.policy_document.statement[0].resource,
                 ["arn:aws:execute-api:eu-west-1:123456789012:abcdef123/dev/$connect"]
+            );
+        }
+    }
+
+    #[test]
+    fn the_scope_claim_reaches_the_context_and_a_bad_one_is_refused() {
+        #[derive(Serialize)]
+        struct Scoped<'a> {
+            sub: &'a str,
+            aud: &'a str,
+            exp: i64,
+            scope: &'a str,
+        }
+        let a = authorizer();
+        let exp = NOW_MS / 1000 + 600;
+        let scoped = token::sign(
+            SECRET,
+            &Scoped {
+                sub: "user-1",
+                aud: AUDIENCE,
+                exp,
+                scope: "dashboard:volume dashboard:pool",
+            },
+        )
+        .unwrap();
+        let r = a.authorize(&request(None, Some(&scoped)), NOW_MS);
+        assert_eq!(
+            r.context[SCOPE_CONTEXT_KEY],
+            "dashboard:volume dashboard:pool"
+        );
+        assert!(Identity::has_scope(
+            "dashboard:volume dashboard:pool",
+            "dashboard:pool"
+        ));
+        assert!(!Identity::has_scope("dashboard:volume", "dashboard:vol"));
+        let unscoped = token("user-1", AUDIENCE, exp);
+        let r = a.authorize(&request(None, Some(&unscoped)), NOW_MS);
+        assert_eq!(r.context[SCOPE_CONTEXT_KEY], "", "no claim, no scopes");
+        let long = "x".repeat(MAX_SCOPE_BYTES + 1);
+        for bad in [long.as_str(), "dashboard:volume\ninjected"] {
+            let t = token::sign(
+                SECRET,
+                &Scoped {
+                    sub: "user-1",
+                    aud: AUDIENCE,
+                    exp,
+                    scope: bad,
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                a.identity(&request(None, Some(&t)), NOW_MS),
+                Err(Refusal::BadScope)
             );
         }
     }

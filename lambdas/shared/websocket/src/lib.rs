@@ -8,13 +8,16 @@
 //! - [`routes`]: `$connect`, `$disconnect` and `$default` (`ping` → `pong`).
 //! - [`push`]: a message to every connection of a principal through the management API, in
 //!   parallel; connections that answer 410 Gone are deleted, messages over 128 KB refused.
+//! - [`subscriptions`]: channel subscriptions of connections (the realtime dashboards), with a
+//!   DynamoDB and an in-memory adapter.
 
 pub mod auth;
 pub mod connections;
 pub mod push;
 pub mod routes;
+pub mod subscriptions;
 
-pub use auth::{ConnectAuthorizer, PRINCIPAL_CONTEXT_KEY};
+pub use auth::{ConnectAuthorizer, Identity, PRINCIPAL_CONTEXT_KEY, SCOPE_CONTEXT_KEY};
 pub use connections::{
     Connection, ConnectionStore, DynamoConnections, MemoryConnections, StoreError,
 };

@@ -163,6 +163,8 @@ pub struct PushReport {
     pub failed: usize,
     /// Gone connections whose record could not be deleted (they expire by TTL).
     pub cleanup_failed: usize,
+    /// The ids of the connections that answered 410.
+    pub gone_connections: Vec<String>,
     /// Refused before any call: over [`MAX_MESSAGE_BYTES`].
     pub oversize: bool,
     /// The connections could not be listed.
@@ -221,18 +223,26 @@ impl<S: ConnectionStore, A: ConnectionApi> Pusher<S, A> {
         }
     }
 
+    /// A message over API Gateway's limit: refused, logged, counted.
+    fn refuse_oversize(to: &str, message: &[u8], report: &mut PushReport) -> bool {
+        if message.len() <= MAX_MESSAGE_BYTES {
+            return false;
+        }
+        tracing::error!(
+            to = %to,
+            bytes = message.len(),
+            limit = MAX_MESSAGE_BYTES,
+            "message refused: larger than a WebSocket message may be; send a smaller one or a link to the content"
+        );
+        counter!(PUSH_REFUSED_OVERSIZE).increment(1);
+        report.oversize = true;
+        true
+    }
+
     /// Sends `message` to every open connection of `principal`.
     pub async fn push(&self, principal: &str, message: &[u8], now_ms: i64) -> PushReport {
         let mut report = PushReport::default();
-        if message.len() > MAX_MESSAGE_BYTES {
-            tracing::error!(
-                principal = %principal,
-                bytes = message.len(),
-                limit = MAX_MESSAGE_BYTES,
-                "message refused: larger than a WebSocket message may be; send a smaller one or a link to the content"
-            );
-            counter!(PUSH_REFUSED_OVERSIZE).increment(1);
-            report.oversize = true;
+        if Self::refuse_oversize(principal, message, &mut report) {
             return report;
         }
         let connections = match self.store.open_of(principal, now_ms).await {
@@ -243,12 +253,32 @@ impl<S: ConnectionStore, A: ConnectionApi> Pusher<S, A> {
                 return report;
             }
         };
-        report.connections = connections.len();
+        let ids = connections.into_iter().map(|c| c.connection_id).collect();
+        self.post_all(ids, message, report).await
+    }
+
+    /// Sends `message` to each of `connection_ids` (a channel's subscribers), with the same
+    /// retries, 410 cleanup and counts as [`Pusher::push`].
+    pub async fn push_to(&self, connection_ids: Vec<String>, message: &[u8]) -> PushReport {
+        let mut report = PushReport::default();
+        if Self::refuse_oversize("subscribers", message, &mut report) {
+            return report;
+        }
+        self.post_all(connection_ids, message, report).await
+    }
+
+    async fn post_all(
+        &self,
+        connection_ids: Vec<String>,
+        message: &[u8],
+        mut report: PushReport,
+    ) -> PushReport {
+        report.connections = connection_ids.len();
         let outcomes: Vec<(String, Result<(), PostError>)> =
-            futures_util::stream::iter(connections)
-                .map(|c| async move {
-                    let outcome = self.post_with_retries(&c.connection_id, message).await;
-                    (c.connection_id, outcome)
+            futures_util::stream::iter(connection_ids)
+                .map(|id| async move {
+                    let outcome = self.post_with_retries(&id, message).await;
+                    (id, outcome)
                 })
                 .buffer_unordered(self.concurrency.max(1))
                 .collect()
@@ -262,6 +292,7 @@ impl<S: ConnectionStore, A: ConnectionApi> Pusher<S, A> {
                         tracing::warn!(connection = %connection_id, error = %e, "gone connection not deleted; it expires by TTL");
                         report.cleanup_failed += 1;
                     }
+                    report.gone_connections.push(connection_id);
                 }
                 Err(e) => {
                     tracing::warn!(connection = %connection_id, error = %e, "push failed");
