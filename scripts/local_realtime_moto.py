@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Creates the dev app bus, the realtime app and connections tables (keys, indexes and TTL
+"""Creates the dev app bus, the realtime app, connections and subscriptions tables (keys, indexes and TTL
 from the synthesized template), the token secret (a local-only value) and a queue receiving
 every event of the app bus, in a running moto server, for running the realtime functions
 locally:
@@ -18,7 +18,7 @@ import sys
 import boto3
 
 BUS = "eventfabric-dev-app"
-TABLES = ["eventfabric-dev-realtime-app", "eventfabric-dev-realtime-connections"]
+TABLES = ["eventfabric-dev-realtime-app", "eventfabric-dev-realtime-connections", "eventfabric-dev-realtime-subscriptions"]
 SECRET = "eventfabric-dev-realtime-token-secret"
 LOCAL_ONLY_SECRET = "eventfabric-local-only-realtime-secret-0001"
 
