@@ -2512,6 +2512,21 @@ export interface StudioJobProgressPayload {
 }
 
 /**
+ * Payload of `tunnel.response.ready` v1.0.0: An agent's answer to a tunnelled HTTP request is stored (pending request completed): for consumers that audit, meter or react to tunnel traffic. The waiting caller is woken over the WebSocket API, not through this event.
+ */
+export interface TunnelResponseReadyPayload {
+  requestId: string;
+  agentId: string;
+  status: number;
+  /**
+   * RFC 3339, UTC
+   */
+  completedAt: string;
+  bodyBytes: number;
+  bodyStored: 'inline' | 's3';
+}
+
+/**
  * Payload of `ui.interaction.sampled` v1.0.0: UI interaction telemetry (clicks, scroll depth) for product analytics; one event in ten is forwarded.
  */
 export interface UiInteractionSampledPayload {
@@ -2573,6 +2588,7 @@ export interface TopicPayloads {
   'studio.content.published': StudioContentPublishedPayload;
   'studio.content.updated': StudioContentUpdatedPayload;
   'studio.job.progress': StudioJobProgressPayload;
+  'tunnel.response.ready': TunnelResponseReadyPayload;
   'ui.interaction.sampled': UiInteractionSampledPayload;
   'user.profile.updated': UserProfileUpdatedPayload;
 }
@@ -2611,6 +2627,7 @@ export const TOPIC_VERSIONS: { readonly [T in keyof TopicPayloads]: string } = {
   'studio.content.published': '1.0.0',
   'studio.content.updated': '1.0.0',
   'studio.job.progress': '1.0.0',
+  'tunnel.response.ready': '1.0.0',
   'ui.interaction.sampled': '1.0.0',
   'user.profile.updated': '1.1.0',
 };

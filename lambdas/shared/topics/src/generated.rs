@@ -7665,6 +7665,255 @@ impl<'de> ::serde::Deserialize<'de> for StudioJobProgressPayloadUserId {
             })
     }
 }
+///Payload of `tunnel.response.ready` v1.0.0: An agent's answer to a tunnelled HTTP request is stored (pending request completed): for consumers that audit, meter or react to tunnel traffic. The waiting caller is woken over the WebSocket API, not through this event.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelResponseReadyPayload {
+    #[serde(rename = "agentId")]
+    pub agent_id: TunnelResponseReadyPayloadAgentId,
+    #[serde(rename = "bodyBytes")]
+    pub body_bytes: u64,
+    #[serde(rename = "bodyStored")]
+    pub body_stored: TunnelResponseReadyPayloadBodyStored,
+    ///RFC 3339, UTC
+    #[serde(rename = "completedAt")]
+    pub completed_at: TunnelResponseReadyPayloadCompletedAt,
+    #[serde(rename = "requestId")]
+    pub request_id: TunnelResponseReadyPayloadRequestId,
+    pub status: i64,
+}
+///`TunnelResponseReadyPayloadAgentId`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct TunnelResponseReadyPayloadAgentId(::std::string::String);
+impl ::std::ops::Deref for TunnelResponseReadyPayloadAgentId {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<TunnelResponseReadyPayloadAgentId> for ::std::string::String {
+    fn from(value: TunnelResponseReadyPayloadAgentId) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for TunnelResponseReadyPayloadAgentId {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 128usize {
+            return Err("longer than 128 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for TunnelResponseReadyPayloadAgentId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for TunnelResponseReadyPayloadAgentId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TunnelResponseReadyPayloadAgentId {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///`TunnelResponseReadyPayloadBodyStored`
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum TunnelResponseReadyPayloadBodyStored {
+    #[serde(rename = "inline")]
+    Inline,
+    #[serde(rename = "s3")]
+    S3,
+}
+impl ::std::fmt::Display for TunnelResponseReadyPayloadBodyStored {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Inline => f.write_str("inline"),
+            Self::S3 => f.write_str("s3"),
+        }
+    }
+}
+impl ::std::str::FromStr for TunnelResponseReadyPayloadBodyStored {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "inline" => Ok(Self::Inline),
+            "s3" => Ok(Self::S3),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for TunnelResponseReadyPayloadBodyStored {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for TunnelResponseReadyPayloadBodyStored {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///RFC 3339, UTC
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct TunnelResponseReadyPayloadCompletedAt(::std::string::String);
+impl ::std::ops::Deref for TunnelResponseReadyPayloadCompletedAt {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<TunnelResponseReadyPayloadCompletedAt>
+for ::std::string::String {
+    fn from(value: TunnelResponseReadyPayloadCompletedAt) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for TunnelResponseReadyPayloadCompletedAt {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 40usize {
+            return Err("longer than 40 characters".into());
+        }
+        if value.chars().count() < 20usize {
+            return Err("shorter than 20 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for TunnelResponseReadyPayloadCompletedAt {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for TunnelResponseReadyPayloadCompletedAt {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TunnelResponseReadyPayloadCompletedAt {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///`TunnelResponseReadyPayloadRequestId`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct TunnelResponseReadyPayloadRequestId(::std::string::String);
+impl ::std::ops::Deref for TunnelResponseReadyPayloadRequestId {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<TunnelResponseReadyPayloadRequestId>
+for ::std::string::String {
+    fn from(value: TunnelResponseReadyPayloadRequestId) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for TunnelResponseReadyPayloadRequestId {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 128usize {
+            return Err("longer than 128 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for TunnelResponseReadyPayloadRequestId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for TunnelResponseReadyPayloadRequestId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TunnelResponseReadyPayloadRequestId {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
 ///Payload of `ui.interaction.sampled` v1.0.0: UI interaction telemetry (clicks, scroll depth) for product analytics; one event in ten is forwarded.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
@@ -8284,6 +8533,7 @@ pub const TOPICS: &[(&str, &str, &str)] = &[
     ("studio.content.published", "1.0.0", "StudioContentPublishedPayload"),
     ("studio.content.updated", "1.0.0", "StudioContentUpdatedPayload"),
     ("studio.job.progress", "1.0.0", "StudioJobProgressPayload"),
+    ("tunnel.response.ready", "1.0.0", "TunnelResponseReadyPayload"),
     ("ui.interaction.sampled", "1.0.0", "UiInteractionSampledPayload"),
     ("user.profile.updated", "1.1.0", "UserProfileUpdatedPayload"),
 ];
@@ -8478,4 +8728,12 @@ impl crate::Topic for StudioJobProgressPayload {
     const BUS: &'static str = "app";
     const SOURCE: &'static str = "bayon.coagent.studio";
     const DETAIL_TYPE: &'static str = "Job Progress Update";
+}
+
+impl crate::Topic for TunnelResponseReadyPayload {
+    const TOPIC: &'static str = "tunnel.response.ready";
+    const VERSION: &'static str = "1.0.0";
+    const BUS: &'static str = "app";
+    const SOURCE: &'static str = "http-tunnel.response";
+    const DETAIL_TYPE: &'static str = "HttpResponseReady";
 }
