@@ -213,10 +213,21 @@ fn refused(status: i64, message: impl Into<String>) -> RouteAnswer {
     }
 }
 
-/// Stores agent `agent_id`'s answer (`message`, the route's body).
-pub async fn respond<P: PendingStore, B: BodyStore>(
+/// The wake-up a waiter receives: `{"type": "response_ready", "requestId"}`.
+pub fn wake_up(request_id: &str) -> Vec<u8> {
+    json!({"type": "response_ready", "requestId": request_id})
+        .to_string()
+        .into_bytes()
+}
+
+/// Stores agent `agent_id`'s answer (`message`, the route's body), then wakes the waiting
+/// invocation directly through `waker` (the management API) when the item names its
+/// connection. That push is the fast path; the stream notifier pushes again as the backup
+/// (a failure here is logged, not the agent's problem: its answer is stored).
+pub async fn respond<P: PendingStore, B: BodyStore, W: ConnectionApi>(
     pending: &P,
     bodies: &B,
+    waker: &W,
     agent_id: &str,
     message: &str,
     now_ms: i64,
@@ -264,10 +275,17 @@ pub async fn respond<P: PendingStore, B: BodyStore>(
         .complete(&m.request_id, agent_id, &response, now_ms)
         .await
     {
-        Ok(Completion::Completed) => RouteAnswer {
-            status: 200,
-            body: json!({"type": "accepted", "requestId": m.request_id}),
-        },
+        Ok(Completion::Completed { waiter }) => {
+            if let Some(waiter) = waiter
+                && let Err(e) = waker.post(&waiter, &wake_up(&m.request_id)).await
+            {
+                tracing::warn!(request = %m.request_id, error = %e, "direct wake-up not delivered; the stream notifier pushes again");
+            }
+            RouteAnswer {
+                status: 200,
+                body: json!({"type": "accepted", "requestId": m.request_id}),
+            }
+        }
         Ok(Completion::AlreadyCompleted) => RouteAnswer {
             status: 200,
             body: json!({"type": "accepted", "requestId": m.request_id, "duplicate": true}),

@@ -18,7 +18,6 @@ use eventfabric_core::sink::EventSink;
 use eventfabric_topics::{Topic, TunnelResponseReadyPayload};
 use eventfabric_websocket::push::{ConnectionApi, PostError};
 use metrics::counter;
-use serde_json::json;
 
 use crate::pending::{Pending, Status, StoredBody};
 
@@ -117,8 +116,11 @@ impl<S: EventSink, A: ConnectionApi> Notifier<S, A> {
     ) -> Outcome {
         // Wake first: the caller is waiting; the event is for consumers that are not.
         if let Some(waiter) = &item.waiter {
-            let push = json!({"type": "response_ready", "requestId": item.request_id}).to_string();
-            match self.api.post(waiter, push.as_bytes()).await {
+            match self
+                .api
+                .post(waiter, &crate::agent::wake_up(&item.request_id))
+                .await
+            {
                 Ok(()) => report.woken += 1,
                 Err(PostError::Gone) => {
                     report.waiter_gone += 1;

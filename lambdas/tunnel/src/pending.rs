@@ -77,7 +77,8 @@ pub struct Pending {
 /// What completing a request did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
-    Completed,
+    /// Stored; `waiter` is the waiting invocation's connection, when it has one.
+    Completed { waiter: Option<String> },
     /// It was completed before (a repeated answer): nothing changed.
     AlreadyCompleted,
     /// No such request for this agent (expired, never made, or another agent's).
@@ -206,10 +207,18 @@ impl PendingStore for DynamoPending {
             .expression_attribute_values(":agent", AttributeValue::S(agent_id.to_owned()))
             .expression_attribute_values(":response", response)
             .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
         {
-            Ok(_) => Ok(Completion::Completed),
+            Ok(out) => Ok(Completion::Completed {
+                waiter: out
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get("waiter"))
+                    .and_then(|v| v.as_s().ok())
+                    .cloned(),
+            }),
             Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
                 // Why: only on this (rare) path is the item read.
                 match self.get(request_id).await? {
@@ -360,8 +369,9 @@ impl PendingStore for MemoryPending {
             item.completed_at = Some(now_ms);
             (old, item.clone())
         };
+        let waiter = new.waiter.clone();
         self.emit(Some(old), Some(new));
-        Ok(Completion::Completed)
+        Ok(Completion::Completed { waiter })
     }
 
     async fn delete(&self, request_id: &str) -> Result<(), StoreError> {

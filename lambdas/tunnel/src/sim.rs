@@ -30,8 +30,10 @@ use crate::wait::{MemoryWaiter, Wake};
 pub struct Conditions {
     /// Each table call.
     pub table_latency: Duration,
-    /// From a table write to the notifier's invocation (stream and event source mapping).
+    /// From a table write to the notifier's invocation (stream and event source mapping)...
     pub stream_delay: Duration,
+    /// ...plus up to this much more, spread evenly over the records (deterministic).
+    pub stream_jitter: Duration,
     /// From the notifier's post to the waiter's socket.
     pub push_latency: Duration,
     /// Pushes never arrive (a lost push).
@@ -40,6 +42,8 @@ pub struct Conditions {
     pub duplicate_pushes: bool,
     /// The waiter's connection is closed: posts answer 410.
     pub waiter_gone: bool,
+    /// The response route pushes the wake-up itself (else only the stream notifier does).
+    pub direct_wake: bool,
 }
 
 impl Default for Conditions {
@@ -47,10 +51,12 @@ impl Default for Conditions {
         Self {
             table_latency: Duration::from_millis(5),
             stream_delay: Duration::from_millis(150),
+            stream_jitter: Duration::ZERO,
             push_latency: Duration::from_millis(15),
             drop_pushes: false,
             duplicate_pushes: false,
             waiter_gone: false,
+            direct_wake: true,
         }
     }
 }
@@ -64,6 +70,8 @@ pub struct SimAgents {
     pending: Arc<MemoryPending>,
     bodies: Arc<MemoryBodies>,
     latency: Arc<AgentLatency>,
+    /// The response route's direct wake-up (none when the conditions turn it off).
+    push: Option<Arc<SimPush>>,
     /// When each request's answer was stored.
     pub completed: Arc<Mutex<HashMap<String, Instant>>>,
 }
@@ -88,6 +96,7 @@ impl AgentLink for SimAgents {
             self.bodies.clone(),
             self.completed.clone(),
         );
+        let push = self.push.clone();
         let (agent, request) = (agent_id.to_owned(), request.clone());
         tokio::spawn(async move {
             tokio::time::sleep(latency).await;
@@ -96,7 +105,12 @@ impl AgentLink for SimAgents {
                 json!({"action": "response", "requestId": request.request_id, "status": 200,
                 "headers": {"content-type": "text/plain"}, "body": body})
                 .to_string();
-            let answer = agent::respond(&*pending, &*bodies, &agent, &message, 0).await;
+            let answer = match &push {
+                Some(push) => {
+                    agent::respond(&*pending, &*bodies, &**push, &agent, &message, 0).await
+                }
+                None => agent::respond(&*pending, &*bodies, &NoPush, &agent, &message, 0).await,
+            };
             if answer.status == 200 {
                 completed
                     .lock()
@@ -110,7 +124,16 @@ impl AgentLink for SimAgents {
     }
 }
 
-/// The management API as the notifier sees it: a post to the waiter's connection reaches its
+/// A management API that has no connections (the direct wake-up turned off).
+pub struct NoPush;
+
+impl ConnectionApi for NoPush {
+    async fn post(&self, _connection_id: &str, _data: &[u8]) -> Result<(), PostError> {
+        Err(PostError::Gone)
+    }
+}
+
+/// The management API as the notifier and the response route see it: a post to the waiter's connection reaches its
 /// wake-ups after the push latency.
 pub struct SimPush {
     waiter: Arc<MemoryWaiter>,
@@ -178,10 +201,16 @@ impl World {
         let bodies = Arc::new(MemoryBodies::new());
         let waiter = Arc::new(MemoryWaiter::new("waiter-connection-1"));
         let completed = Arc::new(Mutex::new(HashMap::new()));
+        let push = Arc::new(SimPush {
+            waiter: waiter.clone(),
+            conditions: conditions.clone(),
+            posts: Mutex::new(0),
+        });
         let agents = SimAgents {
             pending: pending.clone(),
             bodies: bodies.clone(),
             latency: Arc::new(latency),
+            push: conditions.direct_wake.then(|| push.clone()),
             completed: completed.clone(),
         };
         let forwarder = Arc::new(Forwarder {
@@ -207,11 +236,8 @@ impl World {
         // The table's stream: each change reaches the notifier as a one-record Lambda event
         // after the stream delay (the mapping's filter: MODIFY to completed).
         let mut changes = pending.stream();
-        let (n, batches, delay) = (
-            notifier.clone(),
-            notifier_batches.clone(),
-            conditions.stream_delay,
-        );
+        let (n, batches) = (notifier.clone(), notifier_batches.clone());
+        let (base, jitter) = (conditions.stream_delay, conditions.stream_jitter);
         tokio::spawn(async move {
             let mut sequence = 0u64;
             while let Some(change) = changes.recv().await {
@@ -221,6 +247,8 @@ impl World {
                 }
                 let event = stream_event(&change, sequence);
                 let (n, batches) = (n.clone(), batches.clone());
+                let spread = (sequence.wrapping_mul(2_654_435_761) % 1000) as f64 / 1000.0;
+                let delay = base + jitter.mul_f64(spread);
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
                     *batches.lock().expect("lock") += 1;

@@ -36,15 +36,33 @@ async fn the_push_wakes_the_waiter_which_reads_the_answer_once() {
     assert_eq!(answer.body, b"answer to GET /status");
     assert_eq!(answer.path, Path::EventDriven);
     assert_eq!((answer.stats.reads, answer.stats.pushes), (1, 1));
-    // 300 ms agent + table calls + 150 ms stream + 15 ms push: no polling interval wasted.
-    assert!(
-        t0.elapsed() < Duration::from_millis(520),
-        "{:?}",
-        t0.elapsed()
-    );
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    // 300 ms agent + table calls + the response route's 15 ms push: no stream, no polling
+    // interval in the way.
+    let took = t0.elapsed();
+    assert!(took < Duration::from_millis(350), "{took:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await; // the stream notifier, later
     assert_eq!(w.published(), 1, "HttpResponseReady for other consumers");
     assert_eq!(w.waiter.wakeups.waiting(), 0, "no slot left behind");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_the_direct_push_the_stream_notifier_wakes_the_waiter() {
+    let w = world(
+        Conditions {
+            direct_wake: false,
+            ..Conditions::default()
+        },
+        Some(300),
+    );
+    let t0 = tokio::time::Instant::now();
+    let answer = w.call("req-1", "agent-1").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!((answer.stats.reads, answer.stats.pushes), (1, 1));
+    let took = t0.elapsed();
+    assert!(
+        took > Duration::from_millis(450) && took < Duration::from_millis(520),
+        "{took:?}: through the stream"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -205,11 +223,35 @@ async fn an_answer_for_another_agents_request_is_refused() {
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     let forged = r#"{"action":"response","requestId":"req-1","status":200,"body":""}"#;
-    let answer = tunnel::agent::respond(&*w.pending, &*w.bodies, "agent-2", forged, 0).await;
+    let answer = tunnel::agent::respond(
+        &*w.pending,
+        &*w.bodies,
+        &tunnel::sim::NoPush,
+        "agent-2",
+        forged,
+        0,
+    )
+    .await;
     assert_eq!(answer.status, 404);
-    let own = tunnel::agent::respond(&*w.pending, &*w.bodies, "agent-1", forged, 0).await;
+    let own = tunnel::agent::respond(
+        &*w.pending,
+        &*w.bodies,
+        &tunnel::sim::NoPush,
+        "agent-1",
+        forged,
+        0,
+    )
+    .await;
     assert_eq!(own.status, 200);
-    let again = tunnel::agent::respond(&*w.pending, &*w.bodies, "agent-1", forged, 0).await;
+    let again = tunnel::agent::respond(
+        &*w.pending,
+        &*w.bodies,
+        &tunnel::sim::NoPush,
+        "agent-1",
+        forged,
+        0,
+    )
+    .await;
     assert_eq!(
         again.body["duplicate"], true,
         "a repeated answer changes nothing"
@@ -245,9 +287,16 @@ async fn a_large_body_goes_to_the_bodies_bucket_and_back() {
         "body": base64::engine::general_purpose::STANDARD.encode(&big)})
     .to_string();
     assert_eq!(
-        tunnel::agent::respond(&*w.pending, &*w.bodies, "agent-1", &message, 0)
-            .await
-            .status,
+        tunnel::agent::respond(
+            &*w.pending,
+            &*w.bodies,
+            &tunnel::sim::NoPush,
+            "agent-1",
+            &message,
+            0
+        )
+        .await
+        .status,
         200
     );
     assert_eq!(w.bodies.keys(), ["responses/agent-1/req-big"]);
