@@ -35,6 +35,10 @@ export const NAMES = {
   realtimeRule: (role: string) => `realtime-${role}`,
   /** Brand Audit Requested and Competitor Refresh Requested: their queue and DLQs, and the rule feeding them. */
   brandRequests: 'brand-requests',
+  /** The HTTP tunnel's pending requests table (`pending_requests` in the plan). */
+  tunnelPending: 'tunnel-pending',
+  /** `HttpResponseReady` for consumers: the rule and its inbox queue. */
+  tunnelResponses: 'tunnel-responses',
   sessionBus: 'session',
   analyticsBus: 'analytics',
   /** The application bus (realtime system's domain events). */

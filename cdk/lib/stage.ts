@@ -6,6 +6,7 @@ import type { RegistryManifest } from './registry';
 import { StatefulStack } from './stacks/stateful-stack';
 import { IngestStatefulStack, IngestStatelessStack } from './stacks/ingest-stacks';
 import { RealtimeStatefulStack, RealtimeStatelessStack } from './stacks/realtime-stacks';
+import { TunnelStatefulStack, TunnelStatelessStack } from './stacks/tunnel-stacks';
 import { SessionPipelineStatefulStack, SessionPipelineStatelessStack } from './stacks/session-pipeline-stacks';
 import { StatelessStack } from './stacks/stateless-stack';
 
@@ -27,6 +28,8 @@ export class EventFabricStage extends Stage {
   readonly ingestStateless: IngestStatelessStack;
   readonly realtimeStateful: RealtimeStatefulStack;
   readonly realtimeStateless: RealtimeStatelessStack;
+  readonly tunnelStateful: TunnelStatefulStack;
+  readonly tunnelStateless: TunnelStatelessStack;
 
   constructor(scope: Construct, id: string, props: EventFabricStageProps) {
     super(scope, id, { ...props, env: { account: props.config.account, region: props.config.region } });
@@ -99,6 +102,23 @@ export class EventFabricStage extends Stage {
       platform: this.stateful,
       state: this.realtimeStateful,
       ingest: this.ingestStateful,
+      tags,
+    });
+    this.tunnelStateful = new TunnelStatefulStack(this, 'TunnelStateful', {
+      stackName: resourceName(config.name, 'tunnel-stateful'),
+      description: `eventfabric ${config.name}: HTTP tunnel pending requests table, bodies bucket and queues (stateful)`,
+      terminationProtection: config.name === 'prod',
+      config,
+      platform: this.stateful,
+      tags,
+    });
+    this.tunnelStateless = new TunnelStatelessStack(this, 'TunnelStateless', {
+      stackName: resourceName(config.name, 'tunnel-stateless'),
+      description: `eventfabric ${config.name}: HTTP tunnel rules (stateless)`,
+      config,
+      registry,
+      platform: this.stateful,
+      state: this.tunnelStateful,
       tags,
     });
   }

@@ -612,21 +612,6 @@ mod websocket {
     /// The ingest table's stream as Lambda hands it to the dashboard function: every record
     /// of the table's stream in moto, kept by the synthesized mapping's filter.
     async fn stream_batch(d: &Deployed) -> Value {
-        use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-        let config = support::sdk_config(&d.env._moto.endpoint).await;
-        let streams = aws_sdk_dynamodbstreams::Client::new(&config);
-        let arn = d
-            .env
-            .dynamodb
-            .describe_table()
-            .table_name(INGEST_TABLE)
-            .send()
-            .await
-            .unwrap()
-            .table
-            .unwrap()
-            .latest_stream_arn
-            .expect("the synthesized table has a stream");
         let stateless = synthesized_template("RealtimeStateless");
         let mapping = stateless["Resources"]
             .as_object()
@@ -653,67 +638,11 @@ mod websocket {
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
-
-        let shards = streams
-            .describe_stream()
-            .stream_arn(&arn)
-            .send()
+        let records = support::stream_records(&d.env._moto.endpoint, INGEST_TABLE)
             .await
-            .unwrap()
-            .stream_description
-            .unwrap()
-            .shards
-            .unwrap_or_default();
-        let mut records = Vec::new();
-        for shard in shards {
-            let iterator = streams
-                .get_shard_iterator()
-                .stream_arn(&arn)
-                .shard_id(shard.shard_id.unwrap())
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await
-                .unwrap()
-                .shard_iterator
-                .unwrap();
-            let out = streams
-                .get_records()
-                .shard_iterator(iterator)
-                .send()
-                .await
-                .unwrap();
-            for r in out.records.unwrap_or_default() {
-                let name = r.event_name.as_ref().unwrap().as_str().to_owned();
-                if !kept.contains(&name.as_str()) {
-                    continue;
-                }
-                let change = r.dynamodb.unwrap();
-                let image = |i: Option<
-                    std::collections::HashMap<
-                        String,
-                        aws_sdk_dynamodbstreams::types::AttributeValue,
-                    >,
-                >| {
-                    serde_json::to_value(serde_dynamo::Item::from(i.unwrap_or_default())).unwrap()
-                };
-                records.push(json!({
-                    "eventID": r.event_id,
-                    "eventName": name,
-                    "eventVersion": "1.1",
-                    "eventSource": "aws:dynamodb",
-                    "awsRegion": support::REGION,
-                    "eventSourceARN": arn,
-                    "dynamodb": {
-                        "Keys": image(change.keys),
-                        "NewImage": image(change.new_image),
-                        "OldImage": image(change.old_image),
-                        "SequenceNumber": change.sequence_number,
-                        "SizeBytes": change.size_bytes,
-                        "StreamViewType": "NEW_AND_OLD_IMAGES",
-                    }
-                }));
-            }
-        }
+            .into_iter()
+            .filter(|r| kept.contains(&r["eventName"].as_str().unwrap()))
+            .collect::<Vec<_>>();
         json!({ "Records": records })
     }
 

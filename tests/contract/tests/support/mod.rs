@@ -386,3 +386,74 @@ pub fn synthesized_function_env(
     }
     env
 }
+
+/// Every record of a moto table's stream, from its start, as Lambda hands DynamoDB stream
+/// records to a function (`aws_lambda_events::dynamodb::EventRecord` JSON).
+pub async fn stream_records(endpoint: &str, table: &str) -> Vec<Value> {
+    use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
+    use std::collections::HashMap;
+    let config = sdk_config(endpoint).await;
+    let arn = aws_sdk_dynamodb::Client::new(&config)
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .latest_stream_arn
+        .expect("the synthesized table has a stream");
+    let streams = aws_sdk_dynamodbstreams::Client::new(&config);
+    let shards = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .stream_description
+        .unwrap()
+        .shards
+        .unwrap_or_default();
+    let image = |i: Option<HashMap<String, AttributeValue>>| {
+        serde_json::to_value(serde_dynamo::Item::from(i.unwrap_or_default())).unwrap()
+    };
+    let mut records = Vec::new();
+    for shard in shards {
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id.unwrap())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+            .unwrap();
+        let out = streams
+            .get_records()
+            .shard_iterator(iterator)
+            .send()
+            .await
+            .unwrap();
+        for r in out.records.unwrap_or_default() {
+            let change = r.dynamodb.unwrap();
+            records.push(serde_json::json!({
+                "eventID": r.event_id,
+                "eventName": r.event_name.as_ref().unwrap().as_str(),
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": REGION,
+                "eventSourceARN": arn,
+                "dynamodb": {
+                    "Keys": image(change.keys),
+                    "NewImage": image(change.new_image),
+                    "OldImage": image(change.old_image),
+                    "SequenceNumber": change.sequence_number,
+                    "SizeBytes": change.size_bytes,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES",
+                }
+            }));
+        }
+    }
+    records
+}
