@@ -11,6 +11,7 @@
 //! - [`forward`]: the forwarding function's logic.
 //! - [`agent`]: the agent's `response` route.
 //! - [`notifier`]: the stream notifier.
+//! - [`routes`]: the tunnel WebSocket API's `response` and `whoami` routes.
 //! - [`sim`]: the whole tunnel in memory on a virtual clock (tests, `examples/simulate.rs`).
 
 pub mod agent;
@@ -18,5 +19,6 @@ pub mod forward;
 pub mod notifier;
 pub mod pending;
 pub mod rollout;
+pub mod routes;
 pub mod sim;
 pub mod wait;
