@@ -10,44 +10,27 @@ Run with the project venv's python (boto3 comes with moto). Prints the topic ARN
 the queue the malformed reports arrive on.
 """
 
-import json
 import pathlib
 import sys
 
 import boto3
+
+from moto_local import create_table, resource
 
 STREAM = "eventfabric-dev-ingest"
 TABLE = "eventfabric-dev-ingest-state"
 TOPIC = "eventfabric-dev-ingest-malformed"
 
 
-def resource(outdir: pathlib.Path, kind: str, key: str, value: str) -> dict:
-    for template in sorted(outdir.glob("assembly-Dev/*IngestStateful*.template.json")):
-        for r in json.loads(template.read_text())["Resources"].values():
-            if r["Type"] == kind and r["Properties"].get(key) == value:
-                return r["Properties"]
-    sys.exit(f"no {kind} {value} under {outdir}: run scripts/synth.sh dev first")
-
-
 def main() -> None:
     endpoint = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:5000"
     outdir = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else pathlib.Path(__file__).parent.parent / "cdk/cdk.out")
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="eu-west-1")
-    stream = resource(outdir, "AWS::Kinesis::Stream", "Name", STREAM)
+    stream = resource(outdir, "IngestStateful", "AWS::Kinesis::Stream", "Name", STREAM)
     session.client("kinesis", endpoint_url=endpoint).create_stream(StreamName=STREAM, ShardCount=stream["ShardCount"])
-    table = resource(outdir, "AWS::DynamoDB::Table", "TableName", TABLE)
-    session.client("dynamodb", endpoint_url=endpoint).create_table(
-        TableName=TABLE,
-        KeySchema=table["KeySchema"],
-        AttributeDefinitions=table["AttributeDefinitions"],
-        GlobalSecondaryIndexes=[
-            {"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"]}
-            for i in table.get("GlobalSecondaryIndexes", [])
-        ],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": table["StreamSpecification"]["StreamViewType"]},
-        BillingMode="PAY_PER_REQUEST",
-    )
-    resource(outdir, "AWS::SNS::Topic", "TopicName", TOPIC)
+    table = resource(outdir, "IngestStateful", "AWS::DynamoDB::Table", "TableName", TABLE)
+    create_table(session.client("dynamodb", endpoint_url=endpoint), table)
+    resource(outdir, "IngestStateful", "AWS::SNS::Topic", "TopicName", TOPIC)
     sns = session.client("sns", endpoint_url=endpoint)
     sqs = session.client("sqs", endpoint_url=endpoint)
     topic = sns.create_topic(Name=TOPIC)["TopicArn"]

@@ -17,18 +17,12 @@ import sys
 
 import boto3
 
+from moto_local import create_table, resource
+
 BUS = "eventfabric-dev-app"
 TABLES = ["eventfabric-dev-realtime-app", "eventfabric-dev-realtime-connections", "eventfabric-dev-realtime-subscriptions"]
 SECRET = "eventfabric-dev-realtime-token-secret"
 LOCAL_ONLY_SECRET = "eventfabric-local-only-realtime-secret-0001"
-
-
-def resource(outdir: pathlib.Path, kind: str, key: str, value: str) -> dict:
-    for template in sorted(outdir.glob("assembly-Dev/*RealtimeStateful*.template.json")):
-        for r in json.loads(template.read_text())["Resources"].values():
-            if r["Type"] == kind and r["Properties"].get(key) == value:
-                return r["Properties"]
-    sys.exit(f"no {kind} {value} under {outdir}: run scripts/synth.sh dev first")
 
 
 def main() -> None:
@@ -37,17 +31,7 @@ def main() -> None:
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="eu-west-1")
     dynamodb = session.client("dynamodb", endpoint_url=endpoint)
     for name in TABLES:
-        table = resource(outdir, "AWS::DynamoDB::Table", "TableName", name)
-        dynamodb.create_table(
-            TableName=name,
-            KeySchema=table["KeySchema"],
-            AttributeDefinitions=table["AttributeDefinitions"],
-            GlobalSecondaryIndexes=[
-                {"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"]}
-                for i in table.get("GlobalSecondaryIndexes", [])
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(dynamodb, resource(outdir, "RealtimeStateful", "AWS::DynamoDB::Table", "TableName", name))
     session.client("secretsmanager", endpoint_url=endpoint).create_secret(Name=SECRET, SecretString=LOCAL_ONLY_SECRET)
     events = session.client("events", endpoint_url=endpoint)
     sqs = session.client("sqs", endpoint_url=endpoint)

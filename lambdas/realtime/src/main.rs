@@ -35,6 +35,34 @@ async fn main() -> Result<(), Error> {
     let metrics = Emf::install(namespace, role.function())?;
     let aws = eventfabric_core::aws::load_config().await;
     let metrics = &metrics;
+    // Settings more than one role reads.
+    let connections_table = || {
+        required(
+            &env,
+            "CONNECTIONS_TABLE_NAME",
+            "the WebSocket connections table",
+        )
+    };
+    let subscriptions_table = || {
+        required(
+            &env,
+            "SUBSCRIPTIONS_TABLE_NAME",
+            "the dashboard subscriptions table",
+        )
+    };
+    let management_api = || {
+        required(
+            &env,
+            "WEBSOCKET_ENDPOINT",
+            "the management API's URL, https://<api-id>.execute-api.<region>.amazonaws.com/<stage>",
+        )
+        .map(|endpoint| {
+            ManagementApi::new(
+                &aws_sdk_apigatewaymanagement::config::Builder::from(&aws),
+                &endpoint,
+            )
+        })
+    };
 
     match role {
         Role::Processor(domain) => {
@@ -80,20 +108,8 @@ async fn main() -> Result<(), Error> {
             .await
         }
         Role::Notifier => {
-            let table = required(
-                &env,
-                "CONNECTIONS_TABLE_NAME",
-                "the WebSocket connections table",
-            )?;
-            let endpoint = required(
-                &env,
-                "WEBSOCKET_ENDPOINT",
-                "the management API's URL, https://<api-id>.execute-api.<region>.amazonaws.com/<stage>",
-            )?;
-            let api = ManagementApi::new(
-                &aws_sdk_apigatewaymanagement::config::Builder::from(&aws),
-                &endpoint,
-            );
+            let table = connections_table()?;
+            let api = management_api()?;
             let store = DynamoConnections::new(aws_sdk_dynamodb::Client::new(&aws), table);
             let notifier = Notifier::new(Topics::embedded()?, Pusher::new(store, api));
             let notifier = &notifier;
@@ -137,19 +153,11 @@ async fn main() -> Result<(), Error> {
             .await
         }
         Role::Connections => {
-            let table = required(
-                &env,
-                "CONNECTIONS_TABLE_NAME",
-                "the WebSocket connections table",
-            )?;
+            let table = connections_table()?;
             let settings = RouteSettings {
                 connections_per_principal: connections_per_user(&env)?,
             };
-            let subscriptions = required(
-                &env,
-                "SUBSCRIPTIONS_TABLE_NAME",
-                "the dashboard subscriptions table",
-            )?;
+            let subscriptions = subscriptions_table()?;
             let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
             let store = DynamoConnections::new(dynamodb.clone(), table);
             let subscriptions = DynamoSubscriptions::new(dynamodb, subscriptions);
@@ -180,25 +188,9 @@ async fn main() -> Result<(), Error> {
             .await
         }
         Role::Dashboard => {
-            let table = required(
-                &env,
-                "CONNECTIONS_TABLE_NAME",
-                "the WebSocket connections table",
-            )?;
-            let subscriptions = required(
-                &env,
-                "SUBSCRIPTIONS_TABLE_NAME",
-                "the dashboard subscriptions table",
-            )?;
-            let endpoint = required(
-                &env,
-                "WEBSOCKET_ENDPOINT",
-                "the management API's URL, https://<api-id>.execute-api.<region>.amazonaws.com/<stage>",
-            )?;
-            let api = ManagementApi::new(
-                &aws_sdk_apigatewaymanagement::config::Builder::from(&aws),
-                &endpoint,
-            );
+            let table = connections_table()?;
+            let subscriptions = subscriptions_table()?;
+            let api = management_api()?;
             let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
             let dashboard = Dashboard::new(
                 DynamoSubscriptions::new(dynamodb.clone(), subscriptions),

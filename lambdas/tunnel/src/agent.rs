@@ -243,6 +243,24 @@ pub async fn respond<P: PendingStore, B: BodyStore, W: ConnectionApi>(
             );
         }
     };
+    // A DynamoDB key and part of an S3 key: bounded, visible ASCII, as every request id the
+    // forwarder makes.
+    if !eventfabric_websocket::valid_principal(&m.request_id) {
+        return refused(400, "requestId: 1–128 visible ASCII characters");
+    }
+    if m.headers.len() > 100
+        || m.headers.iter().any(|(k, v)| {
+            k.is_empty()
+                || k.len() > 256
+                || v.len() > 8192
+                || k.chars().chain(v.chars()).any(char::is_control)
+        })
+    {
+        return refused(
+            400,
+            "headers: at most 100, names 1–256 and values up to 8,192 characters, no control characters",
+        );
+    }
     if !(100..=599).contains(&m.status) {
         return refused(400, format!("status {} is not an HTTP status", m.status));
     }

@@ -276,18 +276,31 @@ impl World {
         }
     }
 
-    /// A caller's request to `agent`.
+    /// A caller's `GET /status` to `agent`.
     pub async fn call(&self, request_id: &str, agent: &str) -> TunnelAnswer {
+        self.spawn_call(request_id, agent, "/status")
+            .await
+            .expect("the call")
+    }
+
+    /// A caller's `GET <path>` to `agent`, running while the test plays the agent's part.
+    pub fn spawn_call(
+        &self,
+        request_id: &str,
+        agent: &str,
+        path: &str,
+    ) -> tokio::task::JoinHandle<TunnelAnswer> {
         let request = TunnelRequest {
             request_id: request_id.to_owned(),
             agent_id: agent.to_owned(),
             method: "GET".into(),
-            path: "/status".into(),
+            path: path.into(),
             query: String::new(),
             headers: Default::default(),
             body: Vec::new(),
         };
-        self.forwarder.forward(request, 1_796_500_000_000).await
+        let forwarder = self.forwarder.clone();
+        tokio::spawn(async move { forwarder.forward(request, 1_796_500_000_000).await })
     }
 
     /// Events the notifier published.

@@ -203,24 +203,7 @@ async fn without_a_waiter_connection_the_request_falls_back_to_polling() {
 #[tokio::test(start_paused = true)]
 async fn an_answer_for_another_agents_request_is_refused() {
     let w = world(Conditions::default(), None);
-    let caller = {
-        let w = w.forwarder.clone();
-        tokio::spawn(async move {
-            w.forward(
-                tunnel::forward::TunnelRequest {
-                    request_id: "req-1".into(),
-                    agent_id: "agent-1".into(),
-                    method: "GET".into(),
-                    path: "/".into(),
-                    query: String::new(),
-                    headers: Default::default(),
-                    body: vec![],
-                },
-                0,
-            )
-            .await
-        })
-    };
+    let caller = w.spawn_call("req-1", "agent-1", "/");
     tokio::time::sleep(Duration::from_millis(50)).await;
     let forged = r#"{"action":"response","requestId":"req-1","status":200,"body":""}"#;
     let answer = tunnel::agent::respond(
@@ -262,24 +245,7 @@ async fn an_answer_for_another_agents_request_is_refused() {
 #[tokio::test(start_paused = true)]
 async fn a_large_body_goes_to_the_bodies_bucket_and_back() {
     let w = world(Conditions::default(), None);
-    let caller = {
-        let w = w.forwarder.clone();
-        tokio::spawn(async move {
-            w.forward(
-                tunnel::forward::TunnelRequest {
-                    request_id: "req-big".into(),
-                    agent_id: "agent-1".into(),
-                    method: "GET".into(),
-                    path: "/big".into(),
-                    query: String::new(),
-                    headers: Default::default(),
-                    body: vec![],
-                },
-                0,
-            )
-            .await
-        })
-    };
+    let caller = w.spawn_call("req-big", "agent-1", "/big");
     tokio::time::sleep(Duration::from_millis(50)).await;
     use base64::Engine;
     let big = vec![7u8; 90 * 1024];
@@ -302,4 +268,71 @@ async fn a_large_body_goes_to_the_bodies_bucket_and_back() {
     assert_eq!(w.bodies.keys(), ["responses/agent-1/req-big"]);
     let answer = caller.await.unwrap();
     assert_eq!(answer.body, big);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agents_answer_at_the_extremes_gets_a_named_400_and_stores_nothing() {
+    let w = world(Conditions::default(), None);
+    let respond = |message: String| {
+        let (pending, bodies) = (w.pending.clone(), w.bodies.clone());
+        async move {
+            tunnel::agent::respond(
+                &*pending,
+                &*bodies,
+                &tunnel::sim::NoPush,
+                "agent-1",
+                &message,
+                0,
+            )
+            .await
+        }
+    };
+    let long_id = "r".repeat(129);
+    for (message, says) in [
+        (
+            format!(r#"{{"action":"response","requestId":"{long_id}","status":200}}"#),
+            "requestId",
+        ),
+        (
+            r#"{"action":"response","requestId":"","status":200}"#.to_owned(),
+            "requestId",
+        ),
+        (
+            "{\"action\":\"response\",\"requestId\":\"a\\u0007b\",\"status\":200}".to_owned(),
+            "requestId",
+        ),
+        (
+            r#"{"action":"response","requestId":"req-1","status":70000}"#.to_owned(),
+            "send",
+        ),
+        (
+            r#"{"action":"response","requestId":"req-1","status":99}"#.to_owned(),
+            "status",
+        ),
+        (
+            r#"{"action":"response","requestId":"req-1","status":-1}"#.to_owned(),
+            "send",
+        ),
+        (
+            r#"{"action":"response","requestId":"req-1","status":200,"body":"%%%"}"#.to_owned(),
+            "body",
+        ),
+        (
+            r#"{"action":"response","requestId":"req-1","status":200,"headers":{"x":"a\nb"}}"#
+                .to_owned(),
+            "headers",
+        ),
+        (
+            r#"{"action":"response","requestId":"req-1","status":200,"extra":1}"#.to_owned(),
+            "send",
+        ),
+    ] {
+        let answer = respond(message.clone()).await;
+        assert_eq!(answer.status, 400, "{message}: {answer:?}");
+        assert!(
+            answer.body["message"].as_str().unwrap().contains(says),
+            "{message}: {answer:?}"
+        );
+    }
+    assert!(w.pending.is_empty() && w.bodies.keys().is_empty());
 }
