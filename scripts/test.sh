@@ -60,7 +60,7 @@ log "template snapshots and moto contract tests"
 # Each contract test runs its own moto server and mostly waits (for messages, and for the
 # stray ones that must not come): eight at a time instead of one per core.
 # The end-to-end tests run function binaries as processes (tests/standin): build them first.
-cargo build --quiet -p realtime --bin realtime
+cargo build --quiet -p realtime --bin realtime -p tunnel --bin tunnel
 INSTA_WORKSPACE_ROOT="$PWD" EVENTFABRIC_TEMPLATES_DIR="$templates" \
   cargo test --quiet -p template-snapshots -p contract-tests -p eventfabric-standin -- --test-threads=8
 

@@ -106,7 +106,7 @@ export class EventFabricStage extends Stage {
     });
     this.tunnelStateful = new TunnelStatefulStack(this, 'TunnelStateful', {
       stackName: resourceName(config.name, 'tunnel-stateful'),
-      description: `eventfabric ${config.name}: HTTP tunnel pending requests table, bodies bucket and queues (stateful)`,
+      description: `eventfabric ${config.name}: HTTP tunnel pending requests and connections tables, bodies bucket, token secret, rollout parameter and queues (stateful)`,
       terminationProtection: config.name === 'prod',
       config,
       platform: this.stateful,
@@ -114,7 +114,7 @@ export class EventFabricStage extends Stage {
     });
     this.tunnelStateless = new TunnelStatelessStack(this, 'TunnelStateless', {
       stackName: resourceName(config.name, 'tunnel-stateless'),
-      description: `eventfabric ${config.name}: HTTP tunnel rules (stateless)`,
+      description: `eventfabric ${config.name}: HTTP tunnel functions, HTTP and WebSocket APIs, notifier, rule and alarms (stateless)`,
       config,
       registry,
       platform: this.stateful,

@@ -572,8 +572,13 @@ describe('function builds', () => {
       'eventfabric-dev-session-summary',
       'eventfabric-dev-signing-secret-rotation',
       'eventfabric-dev-stream-processor',
+      'eventfabric-dev-tunnel-authorizer',
+      'eventfabric-dev-tunnel-connections',
+      'eventfabric-dev-tunnel-forward',
+      'eventfabric-dev-tunnel-notifier',
+      'eventfabric-dev-tunnel-token-secret-rotation',
     ]);
-    assert.deepEqual([...FUNCTION_BINARIES].sort(), ['forward-api', 'ingest-api', 'realtime', 'secret-rotation', 'session-pipeline', 'stream-processor']);
+    assert.deepEqual([...FUNCTION_BINARIES].sort(), ['forward-api', 'ingest-api', 'realtime', 'secret-rotation', 'session-pipeline', 'stream-processor', 'tunnel']);
     assert.throws(() => registerBinary('typo-api'), /binary 'typo-api' is not in FUNCTION_BINARIES/);
   });
 });

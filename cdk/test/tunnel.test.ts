@@ -59,10 +59,80 @@ describe('tunnel stacks', () => {
   });
 
   test('HttpResponseReady reaches the responses inbox through a rule generated from the registry', () => {
-    const [rule] = Object.values(prod.stateless.findResources('AWS::Events::Rule')) as Record<string, any>[];
+    const rule = (Object.values(prod.stateless.findResources('AWS::Events::Rule')) as Record<string, any>[]).find(
+      (r) => r.Properties.Name === 'eventfabric-prod-tunnel-responses',
+    )!;
     const expected = topicsPattern(loadRegistry(), TUNNEL_RESPONSE_TOPICS, 'app');
     assert.deepEqual(rule.Properties.EventPattern.source, expected.source);
     assert.deepEqual(rule.Properties.EventPattern['detail-type'], ['HttpResponseReady']);
     assert.deepEqual(rule.Properties.EventPattern.source, ['http-tunnel.response']);
+  });
+
+  test('the rollout parameter starts from the env config, and the agents connections table has TTL and ByPrincipal', () => {
+    prod.stateful.hasResourceProperties('AWS::SSM::Parameter', {
+      Name: '/eventfabric/prod/tunnel/rollout',
+      Type: 'String',
+      Value: JSON.stringify({ useEventDriven: true, canaryPercent: 5 }),
+    });
+    prod.stateful.hasResourceProperties('AWS::DynamoDB::Table', {
+      TableName: 'eventfabric-prod-tunnel-connections',
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'ByPrincipal' })],
+    });
+    prod.stateful.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'eventfabric-prod-tunnel-token-secret' });
+  });
+
+  test('ANY /tunnel/{agent}/{proxy+} reaches the forwarding function, which waits under the integration timeout', () => {
+    prod.stateless.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'ANY /tunnel/{agent}/{proxy+}' });
+    prod.stateless.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      PayloadFormatVersion: '2.0',
+      TimeoutInMillis: 29_000,
+    });
+    prod.stateless.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000 },
+    });
+    prod.stateless.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'eventfabric-prod-tunnel-forward',
+      Timeout: 28,
+      TracingConfig: { Mode: 'Active' },
+      Environment: {
+        Variables: Match.objectLike({ TUNNEL_ROLE: 'forward', TUNNEL_TIMEOUT_SECONDS: '25', ROLLOUT_PARAMETER_NAME: '/eventfabric/prod/tunnel/rollout' }),
+      },
+    });
+  });
+
+  test('the agents WebSocket API takes the token from the Authorization header and has the response and whoami routes', () => {
+    prod.stateless.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      IdentitySource: ['route.request.header.Authorization'],
+    });
+    for (const route of ['$connect', '$disconnect', '$default', 'response', 'whoami']) {
+      prod.stateless.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: route });
+    }
+  });
+
+  test('the notifier gets completions only, with partial batch responses and an on-failure destination', () => {
+    const [mapping] = Object.values(prod.stateless.findResources('AWS::Lambda::EventSourceMapping')) as Record<string, any>[];
+    const pattern = JSON.parse(mapping.Properties.FilterCriteria.Filters[0].Pattern);
+    assert.deepEqual(pattern, { eventName: ['MODIFY'], dynamodb: { NewImage: { status: { S: ['completed'] } } } });
+    assert.deepEqual(mapping.Properties.FunctionResponseTypes, ['ReportBatchItemFailures']);
+    assert.equal(mapping.Properties.BisectBatchOnFunctionError, true);
+    assert.ok(mapping.Properties.DestinationConfig.OnFailure.Destination);
+    assert.ok(mapping.Properties.MaximumRetryAttempts >= 0);
+  });
+
+  test('no role allows a wildcard action, and each function has an errors alarm', () => {
+    const policies = Object.values(prod.stateless.findResources('AWS::IAM::Policy')) as Record<string, any>[];
+    for (const p of policies) {
+      for (const statement of p.Properties.PolicyDocument.Statement) {
+        for (const action of [statement.Action].flat()) assert.ok(!String(action).includes('*'), `${action} in ${JSON.stringify(statement)}`);
+      }
+    }
+    for (const role of ['forward', 'connections', 'notifier', 'authorizer']) {
+      prod.stateless.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: `eventfabric-prod-tunnel-${role}-errors` });
+    }
+    for (const alarm of ['eventfabric-prod-tunnel-timeouts', 'eventfabric-prod-tunnel-notifier-lag', 'eventfabric-prod-tunnel-waiter-unavailable']) {
+      prod.stateless.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: alarm });
+    }
   });
 });

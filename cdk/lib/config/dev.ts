@@ -40,5 +40,14 @@ export const dev: EnvConfig = {
     pointInTimeRecovery: false,
     tokenSecretRotationDays: 30,
   },
+  tunnel: {
+    forward: { memoryMb: 256, waitSeconds: 25 },
+    notifier: { memoryMb: 256, timeoutSeconds: 10, batchSize: 100, maxRecordAgeSeconds: 300, retryAttempts: 3, iteratorAgeAlarmSeconds: 30 },
+    httpThrottle: { rateLimit: 50, burstLimit: 100 },
+    websocket: { throttleRatePerSec: 50, throttleBurst: 100, connectionsPerAgent: 5 },
+    rollout: { useEventDriven: true, canaryPercent: 100 },
+    timeoutsAlarmThreshold: 20,
+    tokenSecretRotationDays: 30,
+  },
   ruleTargets: { retryAttempts: 3, maxEventAgeMinutes: 60 },
 };

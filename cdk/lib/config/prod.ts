@@ -44,5 +44,14 @@ export const prod: EnvConfig = {
     pointInTimeRecovery: true,
     tokenSecretRotationDays: 30,
   },
+  tunnel: {
+    forward: { memoryMb: 512, waitSeconds: 25 },
+    notifier: { memoryMb: 256, timeoutSeconds: 10, batchSize: 100, maxRecordAgeSeconds: 300, retryAttempts: 3, iteratorAgeAlarmSeconds: 30 },
+    httpThrottle: { rateLimit: 1000, burstLimit: 2000 },
+    websocket: { throttleRatePerSec: 1000, throttleBurst: 2000, connectionsPerAgent: 5 },
+    rollout: { useEventDriven: true, canaryPercent: 5 },
+    timeoutsAlarmThreshold: 100,
+    tokenSecretRotationDays: 30,
+  },
   ruleTargets: { retryAttempts: 185, maxEventAgeMinutes: 24 * 60 },
 };

@@ -40,5 +40,14 @@ export const staging: EnvConfig = {
     pointInTimeRecovery: false,
     tokenSecretRotationDays: 30,
   },
+  tunnel: {
+    forward: { memoryMb: 256, waitSeconds: 25 },
+    notifier: { memoryMb: 256, timeoutSeconds: 10, batchSize: 100, maxRecordAgeSeconds: 300, retryAttempts: 3, iteratorAgeAlarmSeconds: 30 },
+    httpThrottle: { rateLimit: 200, burstLimit: 400 },
+    websocket: { throttleRatePerSec: 200, throttleBurst: 400, connectionsPerAgent: 5 },
+    rollout: { useEventDriven: true, canaryPercent: 50 },
+    timeoutsAlarmThreshold: 50,
+    tokenSecretRotationDays: 30,
+  },
   ruleTargets: { retryAttempts: 8, maxEventAgeMinutes: 6 * 60 },
 };

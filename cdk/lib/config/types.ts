@@ -83,6 +83,8 @@ export interface EnvConfig {
   readonly ingest: IngestConfig;
   /** Realtime app events (app bus → domain processors → WebSocket notifications). */
   readonly realtime: RealtimeConfig;
+  /** The HTTP tunnel (HTTP API → agent over WebSocket → the waiting invocation is woken). */
+  readonly tunnel: TunnelConfig;
   /** Retries and maximum age for EventBridge deliveries to a rule target before its DLQ. */
   readonly ruleTargets: {
     readonly retryAttempts: number;
@@ -168,5 +170,37 @@ export interface RealtimeConfig {
   /** Point-in-time recovery of the app table (the connections table needs none: it heals in 2 hours). */
   readonly pointInTimeRecovery: boolean;
   /** Days between rotations of the connect token signing secret. */
+  readonly tokenSecretRotationDays: number;
+}
+
+export interface TunnelConfig {
+  /** The forwarding function: it waits for the agent, so its timeout covers `waitSeconds`. */
+  readonly forward: { readonly memoryMb: number; readonly waitSeconds: number };
+  /** The notifier on the pending table's stream, and its event source mapping. */
+  readonly notifier: {
+    readonly memoryMb: number;
+    readonly timeoutSeconds: number;
+    readonly batchSize: number;
+    readonly maxRecordAgeSeconds: number;
+    readonly retryAttempts: number;
+    readonly iteratorAgeAlarmSeconds: number;
+  };
+  /** The public HTTP API's stage throttling. */
+  readonly httpThrottle: { readonly rateLimit: number; readonly burstLimit: number };
+  readonly websocket: {
+    readonly throttleRatePerSec: number;
+    readonly throttleBurst: number;
+    /** Open connections one agent may hold; the next `$connect` gets 429. */
+    readonly connectionsPerAgent: number;
+  };
+  /**
+   * The rollout parameter's value when the stack creates it (`/eventfabric/<env>/tunnel/rollout`).
+   * CloudFormation writes it only when this value changes: a value set by hand (the rollback in
+   * `lambdas/tunnel/README.md`) stays until this one is changed to agree.
+   */
+  readonly rollout: { readonly useEventDriven: boolean; readonly canaryPercent: number };
+  /** Alarm when more than this many requests in 5 minutes end in 504 (the agent did not answer). */
+  readonly timeoutsAlarmThreshold: number;
+  /** Days between rotations of the tunnel token signing secret. */
   readonly tokenSecretRotationDays: number;
 }

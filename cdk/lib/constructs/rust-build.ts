@@ -18,6 +18,8 @@ export const FUNCTION_BINARIES: readonly string[] = [
   'stream-processor',
   // Every realtime function (REALTIME_ROLE picks one).
   'realtime',
+  // Every HTTP tunnel function (TUNNEL_ROLE picks one).
+  'tunnel',
 ];
 
 let lambdaDir: string | undefined;

@@ -13,7 +13,7 @@ export interface TunnelStackProps extends StackProps {
   readonly platform: StatefulStack;
 }
 
-/** The HTTP tunnel's data: pending requests table, bodies bucket, notifier on-failure queue, responses inbox. */
+/** The HTTP tunnel's data: pending requests and connections tables, bodies bucket, token secret, rollout parameter, notifier on-failure queue, responses inbox. */
 export class TunnelStatefulStack extends EventFabricStack {
   readonly state: TunnelState;
 
@@ -29,6 +29,7 @@ export class TunnelStatefulStack extends EventFabricStack {
       removalPolicy: config.removalPolicy,
       dlqDepthThreshold: config.alarms.dlqDepthThreshold,
       bodyRetentionDays: 1,
+      rollout: config.tunnel.rollout,
     });
   }
 }
@@ -38,7 +39,7 @@ export interface TunnelStatelessStackProps extends TunnelStackProps {
   readonly state: TunnelStatefulStack;
 }
 
-/** The HTTP tunnel's rules (and, next, its functions and APIs). */
+/** The HTTP tunnel's functions, HTTP and WebSocket APIs, stream notifier, rule and alarms. */
 export class TunnelStatelessStack extends EventFabricStack {
   readonly tunnel: Tunnel;
 
@@ -49,8 +50,17 @@ export class TunnelStatelessStack extends EventFabricStack {
     this.tunnel = new Tunnel(this, 'Tunnel', {
       envName: config.name,
       registry,
+      settings: config.tunnel,
+      logRetention: config.logRetention,
+      removalPolicy: config.removalPolicy,
       delivery: config.ruleTargets,
+      key: props.platform.platform.key,
+      alarmTopic: props.platform.platform.alarmTopic,
       appBus: props.platform.platform.appBus,
+      pendingTable: state.pendingTable,
+      connectionsTable: state.connectionsTable,
+      tokenSecretArn: state.tokenSecret.secretArn,
+      notifierOnFailureQueueArn: state.notifierOnFailure.queue.queueArn,
       responses: {
         queueArn: state.responses.queue.queueArn,
         deliveryDeadLetterQueueArn: state.responses.deliveryDeadLetterQueue.queue.queueArn,

@@ -1,8 +1,5 @@
-import { CfnOutput, Duration, type RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
-import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { Duration, type RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
-import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
-import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -24,6 +21,8 @@ import { BusRuleToQueue } from '../constructs/bus-rule-to-queue';
 import { DEFAULT_RULE_TARGET_DELIVERY, type RuleTargetDelivery } from '../constructs/defaults';
 import { keyUseThroughServices } from '../constructs/policies';
 import { RustFunction } from '../constructs/rust-function';
+import { TokenWebSocketApi } from '../constructs/websocket-api';
+import { keepChildLogicalIds } from '../logical-ids';
 import { REALTIME_RULE_TARGETS, type RealtimeRuleTarget } from './realtime-state';
 import { SigningSecretRotation } from './secret-rotation';
 
@@ -107,6 +106,7 @@ export interface RealtimeProps {
 export class Realtime extends Construct {
   readonly functions: Record<RealtimeRuleTarget | 'authorizer' | 'connections' | 'dashboard', RustFunction>;
   readonly rules: Record<RealtimeRuleTarget, events.Rule>;
+  readonly websocket: TokenWebSocketApi;
   readonly api: apigw.WebSocketApi;
   readonly stage: apigw.WebSocketStage;
 
@@ -135,10 +135,6 @@ export class Realtime extends Construct {
       TOKEN_SECRET_ARN: props.tokenSecretArn,
       TOKEN_AUDIENCE: CONNECT_TOKEN_AUDIENCE,
     });
-    authorizerFn.function.addToRolePolicy(
-      new iam.PolicyStatement({ sid: 'ReadTheTokenSecret', actions: ['secretsmanager:GetSecretValue'], resources: [props.tokenSecretArn] }),
-    );
-    authorizerFn.function.addToRolePolicy(keyUseThroughServices('UsePlatformKeyThroughSecrets', key, region, ['secretsmanager']));
     const connectionsFn = fn('connections', 'WebSocket $connect (quota), $disconnect, $default (ping), subscribe and unsubscribe routes', 128, 5, {
       CONNECTIONS_TABLE_NAME: props.connectionsTable.tableName,
       SUBSCRIPTIONS_TABLE_NAME: props.subscriptionsTable.tableName,
@@ -173,80 +169,28 @@ export class Realtime extends Construct {
       }),
     );
     connectionsFn.function.addToRolePolicy(keyUseThroughServices('UsePlatformKeyThroughDynamoDb', key, region, ['dynamodb']));
-    for (const f of [authorizerFn, connectionsFn]) {
-      Validations.of(f.function).acknowledge({
-        id: 'Serverless-LambdaDLQ',
-        reason: 'Invoked synchronously by API Gateway (the client sees the answer); there is no asynchronous event to dead-letter.',
-      });
-    }
-
-    const connectIntegration = new WebSocketLambdaIntegration('ConnectIntegration', connectionsFn.function);
-    this.api = new apigw.WebSocketApi(this, 'WebSocketApi', {
+    const websocket = new TokenWebSocketApi(this, 'WebSocket', {
       apiName: name('realtime'),
       description: 'Realtime notifications and job progress for signed-in users (connect with a token)',
-      routeSelectionExpression: '$request.body.action',
-      connectRouteOptions: {
-        integration: connectIntegration,
-        // Browsers cannot set headers on a WebSocket: the token comes in the query string.
-        authorizer: new WebSocketLambdaAuthorizer('ConnectAuthorizer', authorizerFn.function, {
-          authorizerName: name('realtime-connect'),
-          identitySource: ['route.request.querystring.token'],
-        }),
-      },
-      disconnectRouteOptions: { integration: new WebSocketLambdaIntegration('DisconnectIntegration', connectionsFn.function) },
-      defaultRouteOptions: {
-        integration: new WebSocketLambdaIntegration('DefaultIntegration', connectionsFn.function),
-        returnResponse: true,
-      },
-    });
-    // Live dashboards: {"action":"subscribe"|"unsubscribe", "entityType", "entityId"?}.
-    for (const route of ['subscribe', 'unsubscribe']) {
-      this.api.addRoute(route, {
-        integration: new WebSocketLambdaIntegration(`${capitalize(route)}Integration`, connectionsFn.function),
-        returnResponse: true,
-      });
-    }
-    for (const route of ['$disconnect', '$default', 'subscribe', 'unsubscribe']) {
-      Validations.of(this.api.node.findChild(`${route}-Route`)).acknowledge({
-        id: 'AwsSolutions-APIG4',
-        reason:
-          'A WebSocket API authorizes at $connect only (API Gateway allows no authorizer on other routes); this route ' +
-          'runs on a connection that passed the $connect authorizer.',
-      });
-    }
-    const accessLogs = new logs.LogGroup(this, 'WebSocketAccessLogs', {
-      logGroupName: `/aws/apigateway/${name('realtime')}`,
-      retention: props.logRetention,
-      removalPolicy: props.removalPolicy,
-    });
-    this.stage = new apigw.WebSocketStage(this, 'WebSocketStage', {
-      webSocketApi: this.api,
-      stageName: 'live',
-      autoDeploy: true,
+      authorizer: authorizerFn,
+      authorizerName: name('realtime-connect'),
+      tokenSecretArn: props.tokenSecretArn,
+      key,
+      // Browsers cannot set headers on a WebSocket: the token comes in the query string.
+      identitySource: 'route.request.querystring.token',
+      connections: connectionsFn,
+      // Live dashboards: {"action":"subscribe"|"unsubscribe", "entityType", "entityId"?}.
+      routes: ['subscribe', 'unsubscribe'],
       throttle: { rateLimit: settings.websocket.throttleRatePerSec, burstLimit: settings.websocket.throttleBurst },
-      // No query string, no headers: the connect token travels in the query string.
-      accessLogSettings: {
-        destination: new apigw.LogGroupLogDestination(accessLogs),
-        format: AccessLogFormat.custom(
-          JSON.stringify({
-            requestId: '$context.requestId',
-            ip: '$context.identity.sourceIp',
-            requestTime: '$context.requestTimeEpoch',
-            routeKey: '$context.routeKey',
-            eventType: '$context.eventType',
-            connectionId: '$context.connectionId',
-            status: '$context.status',
-            principal: '$context.authorizer.principalId',
-            authorizerError: '$context.authorizer.error',
-            integrationError: '$context.integrationErrorMessage',
-          }),
-        ),
-      },
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+      endpointDescription: 'Connect here with ?token=<connect token> (audience eventfabric:realtime.connect, subject = the user id)',
     });
-    new CfnOutput(this, 'WebSocketEndpoint', {
-      value: this.stage.url,
-      description: 'Connect here with ?token=<connect token> (audience eventfabric:realtime.connect, subject = the user id)',
-    });
+    // Built directly in this construct before TokenWebSocketApi existed: same logical ids.
+    keepChildLogicalIds(websocket);
+    this.websocket = websocket;
+    this.api = websocket.api;
+    this.stage = websocket.stage;
 
     // --- rule-invoked functions ------------------------------------------------------------
     const fns = { authorizer: authorizerFn, connections: connectionsFn } as Realtime['functions'];
@@ -273,7 +217,7 @@ export class Realtime extends Construct {
             resources: [props.connectionsTable.tableArn, `${props.connectionsTable.tableArn}/index/ByPrincipal`],
           }),
         );
-        this.allowPush(f);
+        this.websocket.grantPush(f);
       } else {
         f.function.addToRolePolicy(
           new iam.PolicyStatement({
@@ -389,26 +333,6 @@ export class Realtime extends Construct {
     );
   }
 
-  /** `POST @connections/{id}` on this API's stage. */
-  private allowPush(f: RustFunction): void {
-    const stack = Stack.of(this);
-    f.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'PushToConnections',
-        actions: ['execute-api:ManageConnections'],
-        resources: [stack.formatArn({ service: 'execute-api', resource: this.api.apiId, resourceName: `${this.stage.stageName}/POST/@connections/*` })],
-      }),
-    );
-    const literal = (value: string, token: string) => (Token.isUnresolved(value) ? `<${token}>` : value);
-    const apiId = stack.getLogicalId(this.api.node.defaultChild as apigw.CfnApi);
-    Validations.of(f.role).acknowledge({
-      id:
-        `AwsSolutions-IAM5[Resource::arn:${literal(stack.partition, 'AWS::Partition')}:execute-api:` +
-        `${literal(stack.region, 'AWS::Region')}:${literal(stack.account, 'AWS::AccountId')}:<${apiId}>/${this.stage.stageName}/POST/@connections/*]`,
-      reason: 'Connection ids are made by API Gateway at connect time; the wildcard stays on this API, its stage and POST.',
-    });
-  }
-
   /**
    * Live dashboard updates: the ingest state table's stream (INSERT and MODIFY only, by the
    * mapping's filter) → the subscribers of each entity's type and of the entity. Partial batch
@@ -464,7 +388,7 @@ export class Realtime extends Construct {
       reason: 'ListStreams on the streams of the ingest state table only (a stream ARN ends in its creation time).',
     });
     f.function.addToRolePolicy(keyUseThroughServices('UsePlatformKeyThroughDynamoDbAndSqs', key, stack.region, ['dynamodb', 'sqs']));
-    this.allowPush(f);
+    this.websocket.grantPush(f);
 
     // Without its key: `SqsDlq` would grant kms:*DataKey* and ReEncrypt* on it; the role's
     // platform-key statement (through sqs) is narrower.

@@ -2,6 +2,8 @@ import { Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { EnvName } from '../config';
@@ -19,6 +21,18 @@ export interface TunnelStateProps {
   readonly dlqDepthThreshold?: number;
   /** Days a stored response body is kept (the caller has long had it). */
   readonly bodyRetentionDays: number;
+  /** The rollout parameter's first value (config `tunnel.rollout`). */
+  readonly rollout: { readonly useEventDriven: boolean; readonly canaryPercent: number };
+}
+
+/** The bodies bucket's name (stateless grants name it rather than import it). */
+export function bodiesBucketName(envName: EnvName, account: string): string {
+  return `${resourceName(envName, 'tunnel-bodies')}-${account}`;
+}
+
+/** The rollout parameter's name: `/eventfabric/<env>/tunnel/rollout`. */
+export function rolloutParameterName(envName: EnvName): string {
+  return `/eventfabric/${envName}/tunnel/rollout`;
 }
 
 /**
@@ -27,6 +41,10 @@ export interface TunnelStateProps {
  *   `NEW_AND_OLD_IMAGES` for the notifier);
  * - the bodies bucket: answers too large for the item (platform key, TLS only, no public
  *   access, expiring after `bodyRetentionDays`, access logs to its own log bucket);
+ * - the agents' connections table (`connectionId`; TTL; `ByPrincipal` for an agent's
+ *   connections), as the realtime one;
+ * - the tunnel token secret (agents' and waiters' connect tokens), rotated by the stateless stack;
+ * - the rollout parameter (`USE_EVENT_DRIVEN` and the canary percentage, read with a 30 s cache);
  * - the notifier's on-failure queue (alarmed);
  * - the responses inbox: `HttpResponseReady` for consumers (audit, metering), with its DLQs.
  */
@@ -35,6 +53,9 @@ export class TunnelState extends Construct {
   readonly bodies: s3.Bucket;
   readonly notifierOnFailure: AlarmedDeadLetterQueue;
   readonly responses: ConsumerInbox;
+  readonly connectionsTable: dynamodb.Table;
+  readonly tokenSecret: secretsmanager.Secret;
+  readonly rollout: ssm.StringParameter;
 
   constructor(scope: Construct, id: string, props: TunnelStateProps) {
     super(scope, id);
@@ -72,7 +93,7 @@ export class TunnelState extends Construct {
       reason: 'This is the access log bucket of the tunnel bodies bucket; logging it into itself would loop.',
     });
     this.bodies = new s3.Bucket(this, 'Bodies', {
-      bucketName: `${name('tunnel-bodies')}-${stack.account}`,
+      bucketName: bodiesBucketName(props.envName, stack.account),
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: key,
       bucketKeyEnabled: true,
@@ -105,6 +126,50 @@ export class TunnelState extends Construct {
       queueName: name(NAMES.tunnelResponses),
       busName: props.appBusName,
       ruleName: name(NAMES.tunnelResponses),
+    });
+
+    this.connectionsTable = new dynamodb.Table(this, 'ConnectionsTable', {
+      tableName: name('tunnel-connections'),
+      partitionKey: { name: 'connectionId', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: key,
+      timeToLiveAttribute: 'expiresAt',
+      removalPolicy,
+    });
+    this.connectionsTable.addGlobalSecondaryIndex({
+      indexName: 'ByPrincipal',
+      partitionKey: { name: 'principal', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'connectedAt', type: dynamodb.AttributeType.NUMBER },
+    });
+    Validations.of(this.connectionsTable).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason:
+        'Open agent and waiter WebSocket connections only, each ending within 2 hours (TTL); a restored copy would ' +
+        'name connections API Gateway has already closed.',
+    });
+
+    this.tokenSecret = new secretsmanager.Secret(this, 'TokenSecret', {
+      secretName: name('tunnel-token-secret'),
+      description: 'HS256 signing secret of the tunnel WebSocket connect tokens (agents, from the token issuer; waiters, minted by the forwarding function)',
+      encryptionKey: key,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      removalPolicy,
+    });
+    Validations.of(this.tokenSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Rotated by the tunnel stateless stack (SigningSecretRotation, config tunnel.tokenSecretRotationDays): ' +
+        'the schedule names the rotation function, which lives with the functions.',
+    });
+
+    this.rollout = new ssm.StringParameter(this, 'Rollout', {
+      parameterName: rolloutParameterName(props.envName),
+      description:
+        'HTTP tunnel rollout: {"useEventDriven": bool, "canaryPercent": 0-100}. Read by the forwarding function with a ' +
+        '30 s cache; set useEventDriven false to roll back (runbook: lambdas/tunnel/README.md).',
+      stringValue: JSON.stringify(props.rollout),
+      tier: ssm.ParameterTier.STANDARD,
     });
   }
 }

@@ -60,30 +60,13 @@ impl Role {
     }
 }
 
-/// A required setting, or an error naming it and what it is for.
-pub fn required(
-    env: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    what: &str,
-) -> Result<String, String> {
-    env(name)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| format!("{name} is not set: {what}"))
-}
+pub use eventfabric_core::settings::required;
 
 /// Open connections one user may hold when `CONNECTIONS_PER_USER` is not set.
 pub const DEFAULT_CONNECTIONS_PER_USER: usize = 10;
 
 pub fn connections_per_user(env: &impl Fn(&str) -> Option<String>) -> Result<usize, String> {
-    match env("CONNECTIONS_PER_USER") {
-        None => Ok(DEFAULT_CONNECTIONS_PER_USER),
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!(
-                "CONNECTIONS_PER_USER is '{v}': a whole number of at least 1"
-            )),
-        },
-    }
+    eventfabric_core::settings::count(env, "CONNECTIONS_PER_USER", DEFAULT_CONNECTIONS_PER_USER)
 }
 
 #[cfg(test)]

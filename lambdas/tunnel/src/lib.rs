@@ -12,13 +12,21 @@
 //! - [`agent`]: the agent's `response` route.
 //! - [`notifier`]: the stream notifier.
 //! - [`routes`]: the tunnel WebSocket API's `response` and `whoami` routes.
+//! - [`http`]: the HTTP API's request and response.
+//! - [`waiter`]: the forwarding function's WebSocket connection (the pushes' receiver).
+//! - [`aws`]: the rollout parameter (SSM) and the bodies bucket (S3).
+//! - [`functions`]: the deployed roles of the one binary and their settings.
 //! - [`sim`]: the whole tunnel in memory on a virtual clock (tests, `examples/simulate.rs`).
 
 pub mod agent;
+pub mod aws;
 pub mod forward;
+pub mod functions;
+pub mod http;
 pub mod notifier;
 pub mod pending;
 pub mod rollout;
 pub mod routes;
 pub mod sim;
 pub mod wait;
+pub mod waiter;

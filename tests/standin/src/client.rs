@@ -39,6 +39,31 @@ impl Client {
         }
     }
 
+    /// Connects to `url` with `Authorization: Bearer <token>` (an agent, not a browser).
+    pub async fn connect_with_bearer(url: &str, token: &str) -> Result<Client, Refused> {
+        use tungstenite::client::IntoClientRequest;
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| Refused::Other(e.to_string()))?;
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().map_err(
+                |e: tungstenite::http::header::InvalidHeaderValue| Refused::Other(e.to_string()),
+            )?,
+        );
+        Self::open(request).await
+    }
+
+    async fn open(request: tungstenite::handshake::client::Request) -> Result<Client, Refused> {
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(Client { socket }),
+            Err(tungstenite::Error::Http(response)) => {
+                Err(Refused::Status(response.status().as_u16()))
+            }
+            Err(e) => Err(Refused::Other(e.to_string())),
+        }
+    }
+
     pub async fn send(&mut self, text: &str) {
         self.socket
             .send(Message::Text(text.into()))

@@ -1,5 +1,6 @@
 //! An API Gateway v2 WebSocket API on loopback, as the platform's CDK app declares one: a
-//! `$connect` authorizer with the identity source `route.request.querystring.token`, the
+//! `$connect` authorizer with the identity source `route.request.querystring.token` (or a
+//! header: [`GatewayBuilder::identity_header`], as the tunnel's API has it), the
 //! `$connect`, `$disconnect` and `$default` routes plus any named ones, route selection on
 //! `$request.body.action`, route responses on the routes that return them, and the management
 //! API at the stage's callback URL ([`Gateway::callback_url`], the function's
@@ -56,6 +57,8 @@ struct Open {
 struct GatewayState {
     stage: String,
     authorizer: Option<Handler>,
+    /// The authorizer's identity source: this header, or the `token` query parameter.
+    identity_header: Option<String>,
     routes: HashMap<String, Route>,
     open: Mutex<HashMap<String, Open>>,
     /// Connections dropped by [`Gateway::sever`]: no `$disconnect` for them.
@@ -71,6 +74,7 @@ type Shared = Arc<GatewayState>;
 pub struct GatewayBuilder {
     stage: String,
     authorizer: Option<Handler>,
+    identity_header: Option<String>,
     routes: HashMap<String, Route>,
 }
 
@@ -93,6 +97,13 @@ impl GatewayBuilder {
         self
     }
 
+    /// The authorizer's identity source is this header (`route.request.header.<name>`)
+    /// instead of the `token` query parameter.
+    pub fn identity_header(mut self, name: &str) -> Self {
+        self.identity_header = Some(name.to_ascii_lowercase());
+        self
+    }
+
     pub fn stage(mut self, stage: &str) -> Self {
         self.stage = stage.to_owned();
         self
@@ -102,6 +113,7 @@ impl GatewayBuilder {
         let state = Arc::new(GatewayState {
             stage: self.stage,
             authorizer: self.authorizer,
+            identity_header: self.identity_header,
             routes: self.routes,
             open: Mutex::default(),
             severed: Mutex::default(),
@@ -136,6 +148,7 @@ impl Gateway {
         GatewayBuilder {
             stage: "live".into(),
             authorizer: None,
+            identity_header: None,
             routes: HashMap::new(),
         }
     }
@@ -300,7 +313,11 @@ async fn upgrade(
 
     let mut authorizer_context = None;
     if let Some(authorizer) = &state.authorizer {
-        if query.get("token").is_none_or(|t| t.is_empty()) {
+        let identity = match &state.identity_header {
+            Some(name) => headers.get(name.as_str()).and_then(|v| v.to_str().ok()),
+            None => query.get("token").map(String::as_str),
+        };
+        if identity.is_none_or(str::is_empty) {
             // The identity source is missing: API Gateway answers 401 without calling it.
             return StatusCode::UNAUTHORIZED.into_response();
         }

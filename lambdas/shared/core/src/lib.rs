@@ -20,6 +20,7 @@ pub mod retry;
 pub mod scan;
 #[cfg(feature = "secrets")]
 pub mod secrets;
+pub mod settings;
 pub mod sink;
 pub mod text;
 #[cfg(feature = "token")]
