@@ -8,6 +8,7 @@ import type { EnvName } from '../config';
 import { NAMES, resourceName, ruleArn } from '../naming';
 import { ConsumerInbox } from '../constructs/consumer-inbox';
 import { AlarmedDeadLetterQueue } from '../constructs/dead-letter-queue';
+import { connectionsTable, tokenSecret } from '../constructs/websocket-state';
 import { allowEventBridgeDelivery } from '../constructs/policies';
 
 /** The realtime functions an app-bus rule invokes: the five domain processors and the notifier. */
@@ -89,25 +90,11 @@ export class RealtimeState extends Construct {
       });
     }
 
-    this.connectionsTable = new dynamodb.Table(this, 'ConnectionsTable', {
+    this.connectionsTable = connectionsTable(this, 'ConnectionsTable', {
       tableName: name('realtime-connections'),
-      partitionKey: { name: 'connectionId', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
-      encryptionKey: key,
-      timeToLiveAttribute: 'expiresAt',
+      key,
       removalPolicy,
-    });
-    this.connectionsTable.addGlobalSecondaryIndex({
-      indexName: 'ByPrincipal',
-      partitionKey: { name: 'principal', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'connectedAt', type: dynamodb.AttributeType.NUMBER },
-    });
-    Validations.of(this.connectionsTable).acknowledge({
-      id: 'AwsSolutions-DDB3',
-      reason:
-        'Open WebSocket connections only, each ending within 2 hours (TTL); a restored copy would name connections ' +
-        'API Gateway has already closed.',
+      holds: 'Open WebSocket connections',
     });
 
     this.subscriptionsTable = new dynamodb.Table(this, 'SubscriptionsTable', {
@@ -144,18 +131,12 @@ export class RealtimeState extends Construct {
         'exhausted): shard and sequence range. The table holds the states; subscribers see the next change of each entity',
     });
 
-    this.tokenSecret = new secretsmanager.Secret(this, 'TokenSecret', {
+    this.tokenSecret = tokenSecret(this, 'TokenSecret', {
       secretName: name('realtime-token-secret'),
       description: 'HS256 signing secret of the realtime WebSocket connect tokens (shared with the token issuer)',
-      encryptionKey: key,
-      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      key,
       removalPolicy,
-    });
-    Validations.of(this.tokenSecret).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason:
-        'Rotated by the realtime stateless stack (SigningSecretRotation, config realtime.tokenSecretRotationDays): ' +
-        'the schedule names the rotation function, which lives with the functions.',
+      rotatedBy: 'the realtime stateless stack (SigningSecretRotation, config realtime.tokenSecretRotationDays)',
     });
 
     const stack = Stack.of(this);

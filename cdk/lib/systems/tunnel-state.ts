@@ -10,6 +10,7 @@ import type { EnvName } from '../config';
 import { NAMES, resourceName } from '../naming';
 import { ConsumerInbox } from '../constructs/consumer-inbox';
 import { AlarmedDeadLetterQueue } from '../constructs/dead-letter-queue';
+import { connectionsTable, tokenSecret } from '../constructs/websocket-state';
 
 export interface TunnelStateProps {
   readonly envName: EnvName;
@@ -128,39 +129,19 @@ export class TunnelState extends Construct {
       ruleName: name(NAMES.tunnelResponses),
     });
 
-    this.connectionsTable = new dynamodb.Table(this, 'ConnectionsTable', {
+    this.connectionsTable = connectionsTable(this, 'ConnectionsTable', {
       tableName: name('tunnel-connections'),
-      partitionKey: { name: 'connectionId', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
-      encryptionKey: key,
-      timeToLiveAttribute: 'expiresAt',
+      key,
       removalPolicy,
-    });
-    this.connectionsTable.addGlobalSecondaryIndex({
-      indexName: 'ByPrincipal',
-      partitionKey: { name: 'principal', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'connectedAt', type: dynamodb.AttributeType.NUMBER },
-    });
-    Validations.of(this.connectionsTable).acknowledge({
-      id: 'AwsSolutions-DDB3',
-      reason:
-        'Open agent and waiter WebSocket connections only, each ending within 2 hours (TTL); a restored copy would ' +
-        'name connections API Gateway has already closed.',
+      holds: 'Open agent and waiter WebSocket connections',
     });
 
-    this.tokenSecret = new secretsmanager.Secret(this, 'TokenSecret', {
+    this.tokenSecret = tokenSecret(this, 'TokenSecret', {
       secretName: name('tunnel-token-secret'),
       description: 'HS256 signing secret of the tunnel WebSocket connect tokens (agents, from the token issuer; waiters, minted by the forwarding function)',
-      encryptionKey: key,
-      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      key,
       removalPolicy,
-    });
-    Validations.of(this.tokenSecret).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason:
-        'Rotated by the tunnel stateless stack (SigningSecretRotation, config tunnel.tokenSecretRotationDays): ' +
-        'the schedule names the rotation function, which lives with the functions.',
+      rotatedBy: 'the tunnel stateless stack (SigningSecretRotation, config tunnel.tokenSecretRotationDays)',
     });
 
     this.rollout = new ssm.StringParameter(this, 'Rollout', {
