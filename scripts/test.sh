@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: rustfmt and clippy, registry rules and generated code, Rust unit and handler tests, CDK assertion tests, template
+# Runs every test: rustfmt and clippy, actionlint and the workflow rules, registry rules and generated code, Rust unit and handler tests, CDK assertion tests, template
 # snapshots (insta) and cfn-lint for all environments, the moto contract tests, and one full
 # validated synth (cdk-nag + Rust build) of dev with its asset checks.
 #   scripts/test.sh
@@ -38,6 +38,10 @@ cargo test --quiet
 
 log "waiting for the tools (scripts/setup.sh)"
 setup_wait
+
+log "workflows: actionlint and the promotion rules (tests/workflows/check_workflows.py)"
+actionlint
+python tests/workflows/check_workflows.py
 
 log "registry: generated Rust and TypeScript payload types"
 "$ROOT/scripts/typegen.sh" --check

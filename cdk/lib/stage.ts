@@ -1,8 +1,10 @@
 import { Stage, type StageProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EnvConfig } from './config';
+import { TRAFFIC_SHIFT_CONTEXT } from './constructs/rust-function';
 import { resourceName } from './naming';
 import type { RegistryManifest } from './registry';
+import { DeliveryStack } from './stacks/delivery-stack';
 import { StatefulStack } from './stacks/stateful-stack';
 import { IngestStatefulStack, IngestStatelessStack } from './stacks/ingest-stacks';
 import { RealtimeStatefulStack, RealtimeStatelessStack } from './stacks/realtime-stacks';
@@ -30,10 +32,13 @@ export class EventFabricStage extends Stage {
   readonly realtimeStateless: RealtimeStatelessStack;
   readonly tunnelStateful: TunnelStatefulStack;
   readonly tunnelStateless: TunnelStatelessStack;
+  readonly delivery: DeliveryStack;
 
   constructor(scope: Construct, id: string, props: EventFabricStageProps) {
     super(scope, id, { ...props, env: { account: props.config.account, region: props.config.region } });
     const { config, registry } = props;
+    // Every function's CodeDeploy traffic shift (RustFunction reads it).
+    this.node.setContext(TRAFFIC_SHIFT_CONTEXT, config.delivery.trafficShift);
     const tags = { project: 'eventfabric', environment: config.name };
     this.stateful = new StatefulStack(this, 'Stateful', {
       stackName: resourceName(config.name, 'stateful'),
@@ -119,6 +124,13 @@ export class EventFabricStage extends Stage {
       registry,
       platform: this.stateful,
       state: this.tunnelStateful,
+      tags,
+    });
+    this.delivery = new DeliveryStack(this, 'Delivery', {
+      stackName: resourceName(config.name, 'delivery'),
+      description: `eventfabric ${config.name}: the GitHub OIDC provider and the roles the promotion workflow assumes`,
+      terminationProtection: config.name === 'prod',
+      config,
       tags,
     });
   }

@@ -138,12 +138,16 @@ describe('ingest stateless stack', () => {
   test('alarms: processor lag, archive lag, write throttling, malformed rate (metric math), unwritten, processor errors', () => {
     const names = Object.values(prod.stateless.findResources('AWS::CloudWatch::Alarm')).map((a: Json) => a.Properties.AlarmName);
     assert.deepEqual(names.sort(), [
+      'eventfabric-prod-ingest-api-rollback-errors',
+      'eventfabric-prod-ingest-api-rollback-latency',
       'eventfabric-prod-ingest-archive-lag',
       'eventfabric-prod-ingest-malformed-rate',
       'eventfabric-prod-ingest-unwritten',
       'eventfabric-prod-ingest-write-throttled',
       'eventfabric-prod-stream-processor-errors',
       'eventfabric-prod-stream-processor-lag',
+      'eventfabric-prod-stream-processor-rollback-errors',
+      'eventfabric-prod-stream-processor-rollback-latency',
     ]);
     prod.stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'eventfabric-prod-ingest-malformed-rate',

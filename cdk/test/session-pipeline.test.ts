@@ -89,10 +89,14 @@ describe('session pipeline state machine', () => {
     const invoked = taskResources(definition.States)
       .filter((r) => r.startsWith('${'))
       .map((r) => substitutions[r.slice(2, -1)]);
-    const functionIds = Object.keys(dev.stateless.findResources('AWS::Lambda::Function'));
-    const invokedIds = invoked.map((arn: Json) => arn['Fn::GetAtt'][0]).sort();
+    // Each task invokes a function's live alias (CodeDeploy shifts it).
+    const aliases = dev.stateless.findResources('AWS::Lambda::Alias');
+    const invokedIds = invoked.map((arn: Json) => arn.Ref).sort();
     assert.equal(invokedIds.length, STEPS.length);
-    assert.ok(invokedIds.every((id: string) => functionIds.includes(id)), 'every task resource is a function of this stack');
+    assert.ok(
+      invokedIds.every((id: string) => aliases[id]?.Properties.Name === 'live'),
+      'every task resource is the live alias of a function of this stack',
+    );
 
     const roleId = machine.Properties.RoleArn['Fn::GetAtt'][0];
     const granted = Object.values(dev.stateless.findResources('AWS::IAM::Policy'))
@@ -103,9 +107,9 @@ describe('session pipeline state machine', () => {
     assert.deepEqual(invoke[0].Action, 'lambda:InvokeFunction');
     const grantedIds = [invoke[0].Resource]
       .flat()
-      .map((r: Json) => r['Fn::GetAtt']?.[0])
+      .map((r: Json) => r.Ref)
       .sort();
-    assert.deepEqual(grantedIds, invokedIds, 'granted on exactly the invoked functions (no versions, no wildcards)');
+    assert.deepEqual(grantedIds, invokedIds, 'granted on exactly the invoked aliases (no other versions, no wildcards)');
     // Beyond the steps: the failure event on the session bus, and CDK's log delivery and X-Ray.
     const others = granted.filter((s) => !invoke.includes(s)).flatMap((s) => [s.Action].flat());
     assert.deepEqual(

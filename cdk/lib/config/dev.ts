@@ -49,5 +49,11 @@ export const dev: EnvConfig = {
     timeoutsAlarmThreshold: 20,
     tokenSecretRotationDays: 30,
   },
+  delivery: {
+    githubRepository: 'eventfabric/eventfabric',
+    oidcProvider: 'create',
+    bootstrapQualifier: 'hnb659fds',
+    trafficShift: { kind: 'all-at-once' },
+  },
   ruleTargets: { retryAttempts: 3, maxEventAgeMinutes: 60 },
 };

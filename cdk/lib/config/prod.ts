@@ -53,5 +53,11 @@ export const prod: EnvConfig = {
     timeoutsAlarmThreshold: 100,
     tokenSecretRotationDays: 30,
   },
+  delivery: {
+    githubRepository: 'eventfabric/eventfabric',
+    oidcProvider: 'create',
+    bootstrapQualifier: 'hnb659fds',
+    trafficShift: { kind: 'linear', percent: 5, everyMinutes: 2 },
+  },
   ruleTargets: { retryAttempts: 185, maxEventAgeMinutes: 24 * 60 },
 };

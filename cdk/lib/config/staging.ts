@@ -49,5 +49,11 @@ export const staging: EnvConfig = {
     timeoutsAlarmThreshold: 50,
     tokenSecretRotationDays: 30,
   },
+  delivery: {
+    githubRepository: 'eventfabric/eventfabric',
+    oidcProvider: 'create',
+    bootstrapQualifier: 'hnb659fds',
+    trafficShift: { kind: 'canary', percent: 10, minutes: 5 },
+  },
   ruleTargets: { retryAttempts: 8, maxEventAgeMinutes: 6 * 60 },
 };

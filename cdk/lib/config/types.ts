@@ -85,6 +85,8 @@ export interface EnvConfig {
   readonly realtime: RealtimeConfig;
   /** The HTTP tunnel (HTTP API → agent over WebSocket → the waiting invocation is woken). */
   readonly tunnel: TunnelConfig;
+  /** How this environment is deployed: the pipeline's role and each function's traffic shift. */
+  readonly delivery: DeliveryConfig;
   /** Retries and maximum age for EventBridge deliveries to a rule target before its DLQ. */
   readonly ruleTargets: {
     readonly retryAttempts: number;
@@ -203,4 +205,29 @@ export interface TunnelConfig {
   readonly timeoutsAlarmThreshold: number;
   /** Days between rotations of the tunnel token signing secret. */
   readonly tokenSecretRotationDays: number;
+}
+
+/**
+ * How new function code reaches traffic (CodeDeploy on each function's `live` alias). One
+ * CodeDeploy config is either a canary (one step, then the rest) or linear (equal steps).
+ */
+export type TrafficShift =
+  | { readonly kind: 'all-at-once' }
+  /** `percent` of traffic for `minutes`, then all of it. */
+  | { readonly kind: 'canary'; readonly percent: number; readonly minutes: number }
+  /** `percent` more traffic every `everyMinutes`: the first step is the canary. */
+  | { readonly kind: 'linear'; readonly percent: number; readonly everyMinutes: number };
+
+export interface DeliveryConfig {
+  /** The GitHub repository (`owner/name`) whose workflow deploys this environment. */
+  readonly githubRepository: string;
+  /**
+   * The account's GitHub OIDC provider: `create` it in this environment's delivery stack, or
+   * `import` the one another environment's stack created (an account holds one per URL).
+   */
+  readonly oidcProvider: 'create' | 'import';
+  /** The CDK bootstrap qualifier of the account (`cdk bootstrap --qualifier`; default hnb659fds). */
+  readonly bootstrapQualifier: string;
+  /** Traffic shifting of every function's new version. */
+  readonly trafficShift: TrafficShift;
 }

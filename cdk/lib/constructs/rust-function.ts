@@ -1,11 +1,28 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AssetHashType, type CfnResource, DockerImage, Duration, type RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { TrafficShift } from '../config/types';
 import { WORKSPACE_ROOT, buildWorkspaceOnce, registerBinary } from './rust-build';
+
+/**
+ * The context key under which a stage gives every function of its environment the traffic
+ * shift of `delivery.trafficShift` (EventFabricStage sets it; all at once where unset).
+ */
+export const TRAFFIC_SHIFT_CONTEXT = 'eventfabric:trafficShift';
+
+/** The alias every trigger of a function invokes, and CodeDeploy moves between versions. */
+export const LIVE_ALIAS = 'live';
+
+/** Error rate (percent of the alias's invocations in a minute) at which a deployment rolls back. */
+export const ROLLBACK_ERROR_RATE_PERCENT = 5;
+/** p99 duration, as a share of the timeout, that rolls a deployment back when held 2 minutes. */
+export const ROLLBACK_LATENCY_SHARE = 0.8;
 
 export interface RustFunctionProps {
   /** The cargo binary (`[[bin]] name`) and the crate directory under `lambdas/`. */
@@ -29,6 +46,17 @@ export class RustFunction extends Construct {
   readonly function: lambda.Function;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  /**
+   * `live`, on the function's current version: what every trigger invokes (API integrations,
+   * rule targets, event source mappings, state machine tasks), so CodeDeploy can shift it.
+   */
+  readonly alias: lambda.Alias;
+  /**
+   * Moves `live` to each new version as `delivery.trafficShift` says, and back when the
+   * deployment fails or one of its alarms fires: the error rate and p99 latency of the alias,
+   * plus the business alarms the function's system adds ({@link addRollbackAlarm}).
+   */
+  readonly deployment: codedeploy.LambdaDeploymentGroup;
 
   constructor(scope: Construct, id: string, props: RustFunctionProps) {
     super(scope, id);
@@ -93,6 +121,20 @@ export class RustFunction extends Construct {
       role: this.role,
     });
 
+    this.alias = new lambda.Alias(this, 'Live', {
+      aliasName: LIVE_ALIAS,
+      version: this.function.currentVersion,
+      description: 'What every trigger invokes; CodeDeploy shifts it to each new version',
+    });
+    const shift: TrafficShift = this.node.tryGetContext(TRAFFIC_SHIFT_CONTEXT) ?? { kind: 'all-at-once' };
+    this.deployment = new codedeploy.LambdaDeploymentGroup(this, 'Deployment', {
+      application: codeDeployApplication(this),
+      alias: this.alias,
+      deploymentConfig: deploymentConfig(this, shift),
+      alarms: this.rollbackAlarms(props),
+      autoRollback: { failedDeployment: true, stoppedDeployment: true, deploymentInAlarm: true },
+    });
+
     // Which binary runs here (several functions may share one): for operators, and for the
     // synth summary's check that functions sharing an asset share a binary.
     Tags.of(this.function).add('eventfabric:binary', props.binary);
@@ -108,5 +150,99 @@ export class RustFunction extends Construct {
         reason: 'xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) support no resource-level permissions.',
       },
     );
+    Validations.of(this.deployment).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]',
+      reason:
+        "CodeDeploy's own service role for Lambda: it may update aliases and invoke hook functions of the deployment, and read its alarms; AWS maintains it as the API grows.",
+    });
   }
+
+  /** Another alarm that rolls a deployment of this function back (a system's business alarm). */
+  addRollbackAlarm(alarm: cloudwatch.IAlarm): void {
+    this.deployment.addAlarm(alarm);
+  }
+
+  /** The alias's error rate and p99 latency: either, during a deployment, rolls it back. */
+  private rollbackAlarms(props: RustFunctionProps): cloudwatch.IAlarm[] {
+    const minute = Duration.minutes(1);
+    const errorRate = new cloudwatch.MathExpression({
+      expression: '100 * errors / MAX([invocations, 1])',
+      usingMetrics: {
+        errors: this.alias.metricErrors({ period: minute, statistic: cloudwatch.Stats.SUM }),
+        invocations: this.alias.metricInvocations({ period: minute, statistic: cloudwatch.Stats.SUM }),
+      },
+      label: 'Error rate of the live alias (%)',
+      period: minute,
+    });
+    const errors = errorRate.createAlarm(this, 'RollbackErrorsAlarm', {
+      alarmName: `${props.functionName}-rollback-errors`,
+      alarmDescription: `More than ${ROLLBACK_ERROR_RATE_PERCENT} % of ${props.functionName}'s invocations through its live alias failed in a minute: a deployment in progress rolls back.`,
+      threshold: ROLLBACK_ERROR_RATE_PERCENT,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const latencyMs = Math.round(props.timeout.toMilliseconds() * ROLLBACK_LATENCY_SHARE);
+    const latency = this.alias
+      .metricDuration({ period: minute, statistic: cloudwatch.Stats.p(99) })
+      .createAlarm(this, 'RollbackLatencyAlarm', {
+        alarmName: `${props.functionName}-rollback-latency`,
+        alarmDescription: `p99 duration of ${props.functionName} through its live alias above ${latencyMs} ms (${ROLLBACK_LATENCY_SHARE * 100} % of its timeout) for 2 minutes: a deployment in progress rolls back.`,
+        threshold: latencyMs,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    return [errors, latency];
+  }
+}
+
+/** One CodeDeploy application per stack for its functions' deployment groups. */
+function codeDeployApplication(scope: Construct): codedeploy.LambdaApplication {
+  const stack = Stack.of(scope);
+  const id = 'FunctionDeployments';
+  return (
+    (stack.node.tryFindChild(id) as codedeploy.LambdaApplication | undefined) ??
+    new codedeploy.LambdaApplication(stack, id, {})
+  );
+}
+
+/**
+ * CodeDeploy's config for a traffic shift: a predefined one where it exists, else one custom
+ * config per stack and shift.
+ */
+function deploymentConfig(scope: Construct, shift: TrafficShift): codedeploy.ILambdaDeploymentConfig {
+  if (shift.kind === 'all-at-once') return codedeploy.LambdaDeploymentConfig.ALL_AT_ONCE;
+  const minutes = shift.kind === 'canary' ? shift.minutes : shift.everyMinutes;
+  if (!Number.isInteger(shift.percent) || shift.percent < 1 || shift.percent > 99) {
+    throw new Error(`delivery.trafficShift: percent must be a whole number from 1 to 99, not ${shift.percent}`);
+  }
+  if (!Number.isInteger(minutes) || minutes < 1) {
+    throw new Error(`delivery.trafficShift: minutes must be a whole number of at least 1, not ${minutes}`);
+  }
+  const predefined: Record<string, codedeploy.ILambdaDeploymentConfig> = {
+    'canary-10-5': codedeploy.LambdaDeploymentConfig.CANARY_10PERCENT_5MINUTES,
+    'canary-10-10': codedeploy.LambdaDeploymentConfig.CANARY_10PERCENT_10MINUTES,
+    'canary-10-15': codedeploy.LambdaDeploymentConfig.CANARY_10PERCENT_15MINUTES,
+    'canary-10-30': codedeploy.LambdaDeploymentConfig.CANARY_10PERCENT_30MINUTES,
+    'linear-10-1': codedeploy.LambdaDeploymentConfig.LINEAR_10PERCENT_EVERY_1MINUTE,
+    'linear-10-2': codedeploy.LambdaDeploymentConfig.LINEAR_10PERCENT_EVERY_2MINUTES,
+    'linear-10-3': codedeploy.LambdaDeploymentConfig.LINEAR_10PERCENT_EVERY_3MINUTES,
+    'linear-10-10': codedeploy.LambdaDeploymentConfig.LINEAR_10PERCENT_EVERY_10MINUTES,
+  };
+  const key =
+    shift.kind === 'canary' ? `canary-${shift.percent}-${shift.minutes}` : `linear-${shift.percent}-${shift.everyMinutes}`;
+  if (predefined[key]) return predefined[key];
+  const stack = Stack.of(scope);
+  const id = `TrafficShift${key.replace(/-/g, '')}`;
+  const existing = stack.node.tryFindChild(id) as codedeploy.LambdaDeploymentConfig | undefined;
+  if (existing) return existing;
+  const interval = Duration.minutes(minutes);
+  return new codedeploy.LambdaDeploymentConfig(stack, id, {
+    trafficRouting:
+      shift.kind === 'canary'
+        ? new codedeploy.TimeBasedCanaryTrafficRouting({ interval, percentage: shift.percent })
+        : new codedeploy.TimeBasedLinearTrafficRouting({ interval, percentage: shift.percent }),
+  });
 }

@@ -64,14 +64,15 @@ export class TokenWebSocketApi extends Construct {
       });
     }
 
-    const connections = props.connections.function;
+    // The live aliases: CodeDeploy shifts them (RustFunction).
+    const connections = props.connections.alias;
     this.api = new apigw.WebSocketApi(this, 'WebSocketApi', {
       apiName: props.apiName,
       description: props.description,
       routeSelectionExpression: '$request.body.action',
       connectRouteOptions: {
         integration: new WebSocketLambdaIntegration('ConnectIntegration', connections),
-        authorizer: new WebSocketLambdaAuthorizer('ConnectAuthorizer', props.authorizer.function, {
+        authorizer: new WebSocketLambdaAuthorizer('ConnectAuthorizer', props.authorizer.alias, {
           authorizerName: props.authorizerName,
           identitySource: [props.identitySource],
         }),

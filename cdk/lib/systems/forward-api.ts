@@ -5,6 +5,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -132,12 +133,14 @@ export class ForwardApi extends Construct {
       });
     // Events every check accepted but the bus did not take: the client was told (publish_failed)
     // and may retry, but a steady rate means the bus or the permissions are broken.
-    alarmToTopic(this, 'ForwardFailuresAlarm', counter('ForwardFailures'), props.alarmTopic, {
+    const forwardFailures = alarmToTopic(this, 'ForwardFailuresAlarm', counter('ForwardFailures'), props.alarmTopic, {
       alarmName: name('forward-failures'),
       alarmDescription:
         'Valid interface events the session/analytics bus refused after retries (reported to clients as publish_failed)',
       threshold: settings.forwardFailuresAlarmThreshold,
     });
+    // A new version that cannot publish rolls back (CodeDeploy), whatever its error rate.
+    this.function.addRollbackAlarm(forwardFailures);
     // The quota/idempotency table failing: the function fails open (no quota, no dedupe), which
     // nothing else would show.
     alarmToTopic(this, 'StateStoreErrorsAlarm', counter('StateStoreErrors'), props.alarmTopic, {
@@ -151,7 +154,7 @@ export class ForwardApi extends Construct {
       reason: 'Invoked synchronously by API Gateway only; the caller gets the error, there is no async event to dead-letter.',
     });
 
-    this.api = this.edgeApi(props, fn);
+    this.api = this.edgeApi(props, this.function.alias);
 
     new BusRuleToQueue(this, 'SessionConsumerRoute', {
       delivery: props.delivery,
@@ -177,7 +180,7 @@ export class ForwardApi extends Construct {
   }
 
   /** The browser-facing HTTP API: throttled stage, JSON access logs, CORS, the one route. */
-  private edgeApi(props: ForwardApiProps, fn: RustFunction['function']): apigw.HttpApi {
+  private edgeApi(props: ForwardApiProps, fn: lambda.IFunction): apigw.HttpApi {
     const name = (...parts: string[]) => resourceName(props.envName, ...parts);
     const api = loggedHttpApi(this, 'EdgeApi', {
       apiName: name('edge'),

@@ -83,7 +83,7 @@ export class Ingest extends Construct {
       id: 'Serverless-LambdaDLQ',
       reason: 'Invoked synchronously by API Gateway only; the caller gets every event it must resend (503/500), there is no async event to dead-letter.',
     });
-    this.api = this.ingestApi(props, ingestFn);
+    this.api = this.ingestApi(props, this.ingestFunction.alias);
 
     // --- stream processor ----------------------------------------------------------------
     this.processor = new RustFunction(this, 'Processor', {
@@ -137,6 +137,10 @@ export class Ingest extends Construct {
         onFailure: new sources.SqsDlq(onFailure),
       }),
     );
+    // The mapping invokes the live alias (CodeDeploy shifts it). It stays a child of the
+    // function: a mapping created anew would start again at the stream's trim horizon.
+    const mapping = processorFn.node.children.find((c) => c instanceof lambda.EventSourceMapping) as lambda.EventSourceMapping;
+    (mapping.node.defaultChild as lambda.CfnEventSourceMapping).functionName = this.processor.alias.functionArn;
 
     Validations.of(processorFn).acknowledge({
       id: 'Serverless-LambdaDLQ',
@@ -151,7 +155,7 @@ export class Ingest extends Construct {
   }
 
   /** The machine-facing HTTP API: IAM (SigV4) on the route, throttled stage, JSON access logs. */
-  private ingestApi(props: IngestProps, fn: lambda.Function): apigw.HttpApi {
+  private ingestApi(props: IngestProps, fn: lambda.IFunction): apigw.HttpApi {
     const name = (...parts: string[]) => resourceName(props.envName, ...parts);
     const api = loggedHttpApi(this, 'Api', {
       apiName: name('ingest'),
@@ -254,17 +258,20 @@ export class Ingest extends Construct {
         evaluationPeriods: 3,
       },
     );
-    alarmToTopic(this, 'MalformedRateAlarm', this.malformedRate(), props.alarmTopic, {
+    // Business alarms that also roll a deployment of their function back (CodeDeploy).
+    const malformedRate = alarmToTopic(this, 'MalformedRateAlarm', this.malformedRate(), props.alarmTopic, {
       alarmName: name('ingest-malformed-rate'),
       alarmDescription: `More than ${alarms.malformedRatePercent} % of processed ingest events were malformed over 5 minutes (the plan expects < 1 %): an agent sends a broken shape. The reports are on the malformed topic.`,
       threshold: alarms.malformedRatePercent,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     });
-    alarmToTopic(this, 'UnwrittenAlarm', this.metric('ingest-api', 'IngestEventsUnwritten'), props.alarmTopic, {
+    const unwritten = alarmToTopic(this, 'UnwrittenAlarm', this.metric('ingest-api', 'IngestEventsUnwritten'), props.alarmTopic, {
       alarmName: name('ingest-unwritten'),
       alarmDescription: 'The ingest API answered 503/500 for events the stream did not take (throttling or a refused call); callers must resend them.',
       threshold: 1,
     });
+    this.processor.addRollbackAlarm(malformedRate);
+    this.ingestFunction.addRollbackAlarm(unwritten);
     alarmToTopic(this, 'ProcessorErrorsAlarm', this.processor.function.metricErrors({ period: Duration.minutes(5) }), props.alarmTopic, {
       alarmName: name('stream-processor-errors'),
       alarmDescription: 'The stream processor failed invocations (crashes, timeouts): its batches are retried, bisected, then sent to the on-failure queue.',

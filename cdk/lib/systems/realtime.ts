@@ -248,7 +248,7 @@ export class Realtime extends Construct {
       );
       // Lambda's own retries of the asynchronous invocation, then the same queue as the rule's
       // DLQ, as an on-failure destination record (the event, the error, the attempts).
-      f.function.configureAsyncInvoke({
+      f.alias.configureAsyncInvoke({
         retryAttempts: 2,
         maxEventAge: Duration.minutes(Math.min(delivery.maxEventAgeMinutes, 6 * 60)),
         onFailure: new destinations.SqsDestination(dlq),
@@ -267,7 +267,7 @@ export class Realtime extends Construct {
         eventPattern: topicsPattern(registry, route.handles, 'app'),
       });
       rule.addTarget(
-        new targets.LambdaFunction(f.function, {
+        new targets.LambdaFunction(f.alias, {
           deadLetterQueue: dlq,
           retryAttempts: delivery.retryAttempts,
           maxEventAge: Duration.minutes(delivery.maxEventAgeMinutes),
@@ -394,7 +394,7 @@ export class Realtime extends Construct {
     // platform-key statement (through sqs) is narrower.
     const onFailure = sqs.Queue.fromQueueArn(this, 'DashboardOnFailureQueue', props.dashboardOnFailureQueueArn);
     new lambda.EventSourceMapping(this, 'DashboardStream', {
-      target: f.function,
+      target: f.alias,
       eventSourceArn: props.ingestTable.tableStreamArn,
       startingPosition: lambda.StartingPosition.LATEST,
       batchSize: settings.dashboard.batchSize,

@@ -82,7 +82,8 @@ export class SigningSecretRotation extends Construct {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'secretsmanager:GetRandomPassword acts on no resource and supports no resource-level permission; it only returns random bytes.',
     });
-    rotation.function.addPermission('InvokedBySecretsManager', {
+    // Secrets Manager invokes the live alias (CodeDeploy shifts it).
+    rotation.alias.addPermission('InvokedBySecretsManager', {
       principal: new iam.ServicePrincipal('secretsmanager.amazonaws.com'),
       sourceArn: secretArn,
     });
@@ -92,11 +93,11 @@ export class SigningSecretRotation extends Construct {
     });
     const schedule = new secretsmanager.CfnRotationSchedule(this, 'SigningSecretRotationSchedule', {
       secretId: secretArn,
-      rotationLambdaArn: rotation.function.functionArn,
+      rotationLambdaArn: rotation.alias.functionArn,
       rotationRules: { scheduleExpression: `rate(${props.everyDays} days)` },
       rotateImmediatelyOnUpdate: false,
     });
-    schedule.node.addDependency(rotation.function.permissionsNode.findChild('InvokedBySecretsManager'));
+    schedule.node.addDependency(rotation.alias.permissionsNode.findChild('InvokedBySecretsManager'));
     // A failed rotation leaves the old value current (nothing breaks), but it must not go unseen.
     alarmToTopic(
       this,

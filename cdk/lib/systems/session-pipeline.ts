@@ -130,7 +130,7 @@ export class SessionPipeline extends Construct {
       new iam.PolicyStatement({
         sid: 'InvokeTheSteps',
         actions: ['lambda:InvokeFunction'],
-        resources: STEPS.map((s) => fns[s].function.functionArn),
+        resources: STEPS.map((s) => fns[s].alias.functionArn),
       }),
     );
     role.addToPrincipalPolicy(
@@ -151,10 +151,11 @@ export class SessionPipeline extends Construct {
       stateMachineType: sfn.StateMachineType.EXPRESS,
       definitionBody: sfn.DefinitionBody.fromString(fs.readFileSync(SESSION_PIPELINE_DEFINITION, 'utf8')),
       definitionSubstitutions: {
-        SummaryFunctionArn: fns.summary.function.functionArn,
-        SentimentFunctionArn: fns.sentiment.function.functionArn,
-        ComplianceFunctionArn: fns.compliance.function.functionArn,
-        PersistenceFunctionArn: fns.persistence.function.functionArn,
+        // The live aliases: CodeDeploy shifts them (RustFunction).
+        SummaryFunctionArn: fns.summary.alias.functionArn,
+        SentimentFunctionArn: fns.sentiment.alias.functionArn,
+        ComplianceFunctionArn: fns.compliance.alias.functionArn,
+        PersistenceFunctionArn: fns.persistence.alias.functionArn,
         SessionBusName: props.sessionBus.eventBusName,
         FailureSource: busSource(failure),
         FailureDetailType: failure.detailType,

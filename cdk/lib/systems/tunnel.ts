@@ -189,7 +189,7 @@ export class Tunnel extends Construct {
     const routes = this.httpApi.addRoutes({
       path: '/tunnel/{agent}/{proxy+}',
       methods: [apigw.HttpMethod.ANY],
-      integration: new HttpLambdaIntegration('ForwardIntegration', forward.function, {
+      integration: new HttpLambdaIntegration('ForwardIntegration', forward.alias, {
         payloadFormatVersion: apigw.PayloadFormatVersion.VERSION_2_0,
         timeout: Duration.seconds(settings.forward.waitSeconds + 4),
       }),
@@ -249,7 +249,7 @@ export class Tunnel extends Construct {
     // platform-key statement (through sqs) is narrower.
     const onFailure = sqs.Queue.fromQueueArn(this, 'NotifierOnFailureQueue', props.notifierOnFailureQueueArn);
     new lambda.EventSourceMapping(this, 'NotifierStream', {
-      target: notifier.function,
+      target: notifier.alias,
       eventSourceArn: streamArn,
       startingPosition: lambda.StartingPosition.LATEST,
       batchSize: settings.notifier.batchSize,
@@ -320,13 +320,15 @@ export class Tunnel extends Construct {
         statistic: cloudwatch.Stats.SUM,
         period: Duration.minutes(5),
       });
-    alarmToTopic(this, 'TimeoutsAlarm', emf('TunnelTimeouts'), props.alarmTopic, {
+    const timeouts = alarmToTopic(this, 'TimeoutsAlarm', emf('TunnelTimeouts'), props.alarmTopic, {
       alarmName: name('tunnel-timeouts'),
       alarmDescription:
         `More than ${settings.timeoutsAlarmThreshold} tunnel requests in 5 minutes got 504 (no answer in ${settings.forward.waitSeconds} s). ` +
         'If it started with a rollout change, set useEventDriven false (lambdas/tunnel/README.md, runbook).',
       threshold: settings.timeoutsAlarmThreshold,
     });
+    // A version whose callers time out rolls back (CodeDeploy), whatever its error rate.
+    this.functions.forward.addRollbackAlarm(timeouts);
     alarmToTopic(this, 'WaiterUnavailableAlarm', emf('TunnelWaiterUnavailable'), props.alarmTopic, {
       alarmName: name('tunnel-waiter-unavailable'),
       alarmDescription:

@@ -29,15 +29,16 @@ const TABLE: &str = "eventfabric-dev-session-summaries";
 const ACCOUNT: &str = "123456789012";
 const PUT_EVENTS: &str = "arn:aws:states:::events:putEvents";
 
+/// The ARN of a function's `live` alias: what the synthesized tasks invoke (CodeDeploy shifts it).
 fn function_arn(name: &str) -> String {
     format!(
-        "arn:aws:lambda:{}:{ACCOUNT}:function:{name}",
+        "arn:aws:lambda:{}:{ACCOUNT}:function:{name}:live",
         support::REGION
     )
 }
 
-/// The synthesized definition with its substitutions resolved: function ARNs from the
-/// functions' names, the bus name, and the literal ones as they are.
+/// The synthesized definition with its substitutions resolved: the live aliases' ARNs from
+/// their functions' names, the bus name, and the literal ones as they are.
 fn synthesized_definition() -> Value {
     let template = synthesized_template("SessionPipelineStateless");
     let machine = template["Resources"]
@@ -51,9 +52,15 @@ fn synthesized_definition() -> Value {
     for (key, value) in machine["DefinitionSubstitutions"].as_object().unwrap() {
         let resolved = if let Some(s) = value.as_str() {
             s.to_owned()
-        } else if let Some(logical) = value["Fn::GetAtt"][0].as_str() {
+        } else if let Some(alias) = value["Ref"]
+            .as_str()
+            .filter(|id| template["Resources"][id]["Type"] == "AWS::Lambda::Alias")
+        {
+            let alias = &template["Resources"][alias]["Properties"];
+            assert_eq!(alias["Name"], "live", "{key} is the live alias");
+            let function = alias["FunctionName"]["Ref"].as_str().unwrap();
             function_arn(
-                template["Resources"][logical]["Properties"]["FunctionName"]
+                template["Resources"][function]["Properties"]["FunctionName"]
                     .as_str()
                     .unwrap(),
             )

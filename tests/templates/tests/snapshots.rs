@@ -94,8 +94,8 @@ fn snapshot_env(env: &str) {
     let names: Vec<&str> = stacks.iter().map(|(stem, _)| stem.as_str()).collect();
     assert_eq!(
         names.len(),
-        10,
-        "{env}: expected a stateful and a stateless stack each for the platform, the session pipeline, the ingest stream, realtime and the tunnel, found {names:?}"
+        11,
+        "{env}: expected a stateful and a stateless stack each for the platform, the session pipeline, the ingest stream, realtime and the tunnel, and the delivery stack, found {names:?}"
     );
     for (stem, mut template) in stacks {
         redact_asset_hashes(&mut template);
