@@ -64,9 +64,16 @@ log "template snapshots and moto contract tests"
 # Each contract test runs its own moto server and mostly waits (for messages, and for the
 # stray ones that must not come): eight at a time instead of one per core.
 # The end-to-end tests run function binaries as processes (tests/standin): build them first.
+# Every moto server records the requests it serves (EVENTFABRIC_IAM_CALLS_DIR): the IAM check
+# below evaluates the handlers' calls against their synthesized roles.
+calls="$CARGO_TARGET_DIR/iam-calls"
+rm -rf "$calls"
 cargo build --quiet -p realtime --bin realtime -p tunnel --bin tunnel
-INSTA_WORKSPACE_ROOT="$PWD" EVENTFABRIC_TEMPLATES_DIR="$templates" \
+INSTA_WORKSPACE_ROOT="$PWD" EVENTFABRIC_TEMPLATES_DIR="$templates" EVENTFABRIC_IAM_CALLS_DIR="$calls" \
   cargo test --quiet -p template-snapshots -p contract-tests -p eventfabric-standin -- --test-threads=8
+
+log "IAM: each role allows exactly the calls its handler made in the contract tests (cdk/iam/check-calls.ts)"
+(cd cdk && node --import tsx iam/check-calls.ts "$templates/dev" "$calls" "$CARGO_TARGET_DIR/iam-report.json")
 
 log "main job: validated synth of dev with the Rust build"
 "$ROOT/scripts/synth.sh" dev "$CARGO_TARGET_DIR/cdk.out.dev"

@@ -35,6 +35,8 @@ export const NAMES = {
   realtimeRule: (role: string) => `realtime-${role}`,
   /** Brand Audit Requested and Competitor Refresh Requested: their queue and DLQs, and the rule feeding them. */
   brandRequests: 'brand-requests',
+  /** The forwarding kill switch: its rule (forward failure rate alarm → state machine) and that rule's DLQ. */
+  forwardKillSwitch: 'forward-kill-switch',
   /** The HTTP tunnel's pending requests table (`pending_requests` in the plan). */
   tunnelPending: 'tunnel-pending',
   /** `HttpResponseReady` for consumers: the rule and its inbox queue. */

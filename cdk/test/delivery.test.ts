@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../lib/app';
 import { ENV_NAMES, envConfig } from '../lib/config';
 import { DeliveryRoles } from '../lib/systems/delivery';
@@ -206,4 +206,52 @@ describe('canary deployments', () => {
       assert.equal(groupsWith('IngestStateless', alarmId('IngestStateless', `eventfabric-${env}-ingest-malformed-rate`)), 1);
     });
   }
+});
+
+describe('forwarding kill switch', () => {
+  const stateless = stageTemplates('prod').Stateless;
+
+  test('the forward function reads the switch parameter, and may do nothing else with it', () => {
+    const [paramId] = Object.entries(stateless.findResources('AWS::SSM::Parameter')).find(
+      ([, p]) => p.Properties.Name === '/eventfabric/prod/forwarding/enabled',
+    )!;
+    stateless.hasResourceProperties('AWS::SSM::Parameter', { Name: '/eventfabric/prod/forwarding/enabled', Value: 'on', Type: 'String' });
+    stateless.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'eventfabric-prod-forward-api',
+      Environment: { Variables: Match.objectLike({ FORWARDING_SWITCH_PARAMETER: { Ref: paramId } }) },
+    });
+    const ssmStatements = Object.values(stateless.findResources('AWS::IAM::Policy'))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as any[])
+      .filter((s) => [s.Action].flat().some((a: string) => a.startsWith('ssm:')));
+    assert.deepEqual(
+      ssmStatements.map((s) => [s.Action].flat().join(',')).sort(),
+      ['ssm:GetParameter', 'ssm:PutParameter'],
+      'the function reads, the state machine writes',
+    );
+    for (const s of ssmStatements) assert.match(JSON.stringify(s.Resource), new RegExp(`:parameter",\\{"Ref":"${paramId}"`));
+  });
+
+  test("the failure rate alarm's ALARM state starts the state machine, with retries and a DLQ", () => {
+    stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'eventfabric-prod-forward-failure-rate',
+      Threshold: 25,
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: Match.stringLikeRegexp('>= 100, 100 \\* FILL\\(failed, 0\\)') })]),
+    });
+    stateless.hasResourceProperties('AWS::Events::Rule', {
+      Name: 'eventfabric-prod-forward-kill-switch',
+      EventPattern: {
+        source: ['aws.cloudwatch'],
+        'detail-type': ['CloudWatch Alarm State Change'],
+        resources: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('KillSwitchFailureRateAlarm'), 'Arn'] }],
+        detail: { state: { value: ['ALARM'] } },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { Ref: Match.stringLikeRegexp('KillSwitchStateMachine') },
+          DeadLetterConfig: { Arn: { 'Fn::ImportValue': Match.stringLikeRegexp('KillSwitchDlq') } },
+          RetryPolicy: Match.objectLike({ MaximumRetryAttempts: Match.anyValue() }),
+        }),
+      ],
+    });
+  });
 });

@@ -209,7 +209,8 @@ describe('routing', () => {
       .flatMap((st) => ([] as unknown[]).concat(st.Resource).map((r) => JSON.stringify(r)));
     assert.deepEqual(resources.length, 1, resources.join(' '));
     assert.match(resources[0], /SessionBus/);
-    template.resourceCountIs('AWS::Events::Rule', 1);
+    // The session consumer route, and the kill switch's rule on the default bus.
+    template.resourceCountIs('AWS::Events::Rule', 2);
     Template.fromStack(stage.stateful).resourceCountIs('AWS::KinesisFirehose::DeliveryStream', 0);
     // The committed registry routes ui.interaction.sampled to analytics: the dev function has the bus.
     const devFunction = Object.values(dev.stateless.findResources('AWS::Lambda::Function'))[0];
@@ -416,12 +417,12 @@ describe('constructs', () => {
 describe('stateful resources', () => {
   test('every queue is encrypted with the platform key and TLS-only', () => {
     const queues = dev.stateful.findResources('AWS::SQS::Queue');
-    assert.equal(Object.keys(queues).length, 7);
+    assert.equal(Object.keys(queues).length, 8);
     for (const [id, q] of Object.entries(queues)) {
       assert.ok(q.Properties.KmsMasterKeyId, `${id} is not KMS-encrypted`);
     }
     const policies = Object.values(dev.stateful.findResources('AWS::SQS::QueuePolicy'));
-    assert.equal(policies.length, 7);
+    assert.equal(policies.length, 8);
     for (const p of policies) {
       assert.ok(
         p.Properties.PolicyDocument.Statement.some(
@@ -436,7 +437,7 @@ describe('stateful resources', () => {
     const allows = policies.flatMap((p) =>
       p.Properties.PolicyDocument.Statement.filter((s: Record<string, any>) => s.Effect === 'Allow'),
     );
-    assert.equal(allows.length, 6, 'consumer queue, its delivery DLQ, the archive route DLQ, the three bus DLQs');
+    assert.equal(allows.length, 7, 'consumer queue, its delivery DLQ, the archive route DLQ, the three bus DLQs, the kill switch DLQ');
     const sources = allows.map((s: Record<string, any>) => {
       assert.deepEqual(s.Principal, { Service: 'events.amazonaws.com' });
       return JSON.stringify(s.Condition.ArnEquals['aws:SourceArn']);
@@ -446,6 +447,7 @@ describe('stateful resources', () => {
     for (const bus of ['session', 'analytics', 'app']) {
       assert.equal(sources.filter((a) => a.endsWith(`:event-bus/eventfabric-dev-${bus}"]]}`)).length, 1, bus);
     }
+    assert.equal(sources.filter((a) => a.endsWith(':rule/eventfabric-dev-forward-kill-switch"]]}')).length, 1, 'the kill switch rule (default bus)');
   });
 
   test('every bus encrypts with the platform key and keeps what it cannot encrypt in an alarmed DLQ', () => {
@@ -497,6 +499,7 @@ describe('stateful resources', () => {
       'eventfabric-dev-analytics-archive-delivery-dlq-depth',
       'eventfabric-dev-analytics-bus-dlq-depth',
       'eventfabric-dev-app-bus-dlq-depth',
+      'eventfabric-dev-forward-kill-switch-dlq-depth',
       'eventfabric-dev-session-bus-dlq-depth',
       'eventfabric-dev-session-consumer-delivery-dlq-depth',
       'eventfabric-dev-session-consumer-dlq-depth',

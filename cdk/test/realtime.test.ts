@@ -202,8 +202,10 @@ describe('realtime stateless stack', () => {
     );
     assert.equal(publishing.length, 5);
     for (const s of publishing) {
-      assert.ok(s.Condition.StringEquals['events:source'].length >= 1);
-      assert.ok(s.Condition.StringEquals['events:detail-type'].length >= 1);
+      // Multi-valued keys: the set operator, and the keys required.
+      assert.ok(s.Condition['ForAllValues:StringEquals']['events:source'].length >= 1);
+      assert.ok(s.Condition['ForAllValues:StringEquals']['events:detail-type'].length >= 1);
+      assert.deepEqual(s.Condition.Null, { 'events:source': 'false', 'events:detail-type': 'false' });
     }
   });
 

@@ -132,7 +132,8 @@ describe('session pipeline state machine', () => {
     );
     const put = granted.find((s) => s.Action === 'events:PutEvents');
     assert.deepEqual(put?.Condition, {
-      StringEquals: { 'events:source': 'eventfabric.session-pipeline', 'events:detail-type': 'session.pipeline.failed' },
+      'ForAllValues:StringEquals': { 'events:source': ['eventfabric.session-pipeline'], 'events:detail-type': ['session.pipeline.failed'] },
+      Null: { 'events:source': 'false', 'events:detail-type': 'false' },
     });
   });
 

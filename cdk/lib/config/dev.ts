@@ -10,7 +10,7 @@ export const dev: EnvConfig = {
   queues: { retentionDays: 4, maxReceiveCount: 3 },
   alarms: { dlqDepthThreshold: 1, consumerMaxAgeMinutes: 60 },
   edgeApi: { throttleRatePerSec: 50, throttleBurst: 100, corsOrigins: ['http://localhost:3000'] },
-  forwardFunction: { memoryMb: 256, timeoutSeconds: 10, quotaEventsPerMinute: 600, forwardFailuresAlarmThreshold: 1, signingSecretRotationDays: 30 },
+  forwardFunction: { memoryMb: 256, timeoutSeconds: 10, quotaEventsPerMinute: 600, forwardFailuresAlarmThreshold: 1, killSwitch: { failureRatePercent: 50, minEvents: 20 }, signingSecretRotationDays: 30 },
   analyticsArchive: { glacierAfterDays: 30, expireAfterDays: 90, bufferSeconds: 60, freshnessAlarmSeconds: 900, accessLogRetentionDays: 30 },
   archiveRetentionDays: 7,
   sessionPipeline: {

@@ -11,7 +11,7 @@ export const prod: EnvConfig = {
   queues: { retentionDays: 14, maxReceiveCount: 5 },
   alarms: { dlqDepthThreshold: 1, consumerMaxAgeMinutes: 15 },
   edgeApi: { throttleRatePerSec: 2000, throttleBurst: 4000, corsOrigins: ['https://app.example.com'] },
-  forwardFunction: { memoryMb: 512, timeoutSeconds: 10, quotaEventsPerMinute: 1200, forwardFailuresAlarmThreshold: 10, signingSecretRotationDays: 30 },
+  forwardFunction: { memoryMb: 512, timeoutSeconds: 10, quotaEventsPerMinute: 1200, forwardFailuresAlarmThreshold: 10, killSwitch: { failureRatePercent: 25, minEvents: 100 }, signingSecretRotationDays: 30 },
   analyticsArchive: { glacierAfterDays: 90, bufferSeconds: 300, freshnessAlarmSeconds: 900, accessLogRetentionDays: 365 },
   archiveRetentionDays: 365,
   sessionPipeline: {

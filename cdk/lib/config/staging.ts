@@ -10,7 +10,7 @@ export const staging: EnvConfig = {
   queues: { retentionDays: 7, maxReceiveCount: 5 },
   alarms: { dlqDepthThreshold: 1, consumerMaxAgeMinutes: 30 },
   edgeApi: { throttleRatePerSec: 200, throttleBurst: 400, corsOrigins: ['https://staging.app.example.com'] },
-  forwardFunction: { memoryMb: 512, timeoutSeconds: 10, quotaEventsPerMinute: 600, forwardFailuresAlarmThreshold: 1, signingSecretRotationDays: 30 },
+  forwardFunction: { memoryMb: 512, timeoutSeconds: 10, quotaEventsPerMinute: 600, forwardFailuresAlarmThreshold: 1, killSwitch: { failureRatePercent: 50, minEvents: 50 }, signingSecretRotationDays: 30 },
   analyticsArchive: { glacierAfterDays: 30, expireAfterDays: 365, bufferSeconds: 300, freshnessAlarmSeconds: 900, accessLogRetentionDays: 90 },
   archiveRetentionDays: 30,
   sessionPipeline: {

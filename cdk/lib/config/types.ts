@@ -46,6 +46,12 @@ export interface EnvConfig {
     /** Events refused because the bus did not take them, per 5 minutes, at which the alarm fires. */
     readonly forwardFailuresAlarmThreshold: number;
     /**
+     * The kill switch: when more than `failureRatePercent` of the events of 5 minutes (and at
+     * least `minEvents` of them) fail to reach their bus, forwarding is switched off (README,
+     * "Forwarding kill switch").
+     */
+    readonly killSwitch: { readonly failureRatePercent: number; readonly minEvents: number };
+    /**
      * Days between rotations of the session token signing secret. Session tokens must live
      * shorter than this: a token is valid for one rotation after the one it was signed under.
      */

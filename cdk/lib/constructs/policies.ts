@@ -38,3 +38,18 @@ export function keyUseThroughServices(
     conditions: { StringEquals: { 'kms:ViaService': via.length === 1 ? via[0] : via } },
   });
 }
+
+/**
+ * Conditions that limit events:PutEvents to these sources and detail types. Both keys are
+ * multi-valued (one value per entry of the request), so the operator is the set operator
+ * `ForAllValues:StringEquals` (every entry's value is one of these): a plain `StringEquals` on a
+ * multi-valued key matches nothing, which the IAM check of the handlers' calls
+ * (cdk/iam/check-calls.ts) found. `Null` refuses a request without the keys, which
+ * `ForAllValues` alone would allow.
+ */
+export function putEventsConditions(sources: string[], detailTypes: string[]): Record<string, Record<string, unknown>> {
+  return {
+    'ForAllValues:StringEquals': { 'events:source': [...new Set(sources)], 'events:detail-type': [...new Set(detailTypes)] },
+    Null: { 'events:source': 'false', 'events:detail-type': 'false' },
+  };
+}

@@ -48,6 +48,7 @@ export class StatelessStack extends EventFabricStack {
             }
           : undefined,
       delivery: config.ruleTargets,
+      killSwitchDeadLetterQueueArn: forwarding.killSwitchDlq.queue.queueArn,
     });
     this.signingSecretRotation = new SigningSecretRotation(this, 'SigningSecretRotation', {
       ...common,

@@ -19,7 +19,8 @@ import { alarmToTopic } from '../constructs/alarms';
 import { BusRuleToFirehose } from '../constructs/bus-rule-to-firehose';
 import { BusRuleToQueue } from '../constructs/bus-rule-to-queue';
 import { loggedHttpApi } from '../constructs/http-api';
-import type { RuleTargetDelivery } from '../constructs/defaults';
+import { DEFAULT_RULE_TARGET_DELIVERY, type RuleTargetDelivery } from '../constructs/defaults';
+import { ForwardingKillSwitch } from './forwarding-kill-switch';
 import { keyUseThroughServices } from '../constructs/policies';
 import { RustFunction } from '../constructs/rust-function';
 
@@ -50,6 +51,8 @@ export interface ForwardApiProps {
   /** Absent when no topic is forwarded to the analytics bus. */
   readonly analyticsArchive?: { readonly deliveryStreamArn: string; readonly deliveryDeadLetterQueueArn: string };
   readonly delivery?: RuleTargetDelivery;
+  /** The kill switch rule's DLQ (`ForwardingState`). */
+  readonly killSwitchDeadLetterQueueArn: string;
 }
 
 /**
@@ -63,6 +66,7 @@ export interface ForwardApiProps {
 export class ForwardApi extends Construct {
   readonly function: RustFunction;
   readonly api: apigw.HttpApi;
+  readonly killSwitch: ForwardingKillSwitch;
 
   constructor(scope: Construct, id: string, props: ForwardApiProps) {
     super(scope, id);
@@ -152,6 +156,17 @@ export class ForwardApi extends Construct {
     Validations.of(fn).acknowledge({
       id: 'Serverless-LambdaDLQ',
       reason: 'Invoked synchronously by API Gateway only; the caller gets the error, there is no async event to dead-letter.',
+    });
+
+    this.killSwitch = new ForwardingKillSwitch(this, 'KillSwitch', {
+      envName: props.envName,
+      forwardFunction: this.function,
+      settings: settings.killSwitch,
+      alarmTopic: props.alarmTopic,
+      deadLetterQueueArn: props.killSwitchDeadLetterQueueArn,
+      delivery: props.delivery ?? DEFAULT_RULE_TARGET_DELIVERY,
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
     });
 
     this.api = this.edgeApi(props, this.function.alias);

@@ -61,6 +61,8 @@ export class ForwardingState extends Construct {
   readonly analyticsArchive?: ParquetArchive;
   /** Events the analytics rule could not deliver to Firehose. */
   readonly analyticsDeliveryDlq?: AlarmedDeadLetterQueue;
+  /** What the kill switch's rule could not hand to its state machine (README, "Forwarding kill switch"). */
+  readonly killSwitchDlq: AlarmedDeadLetterQueue;
 
   constructor(scope: Construct, id: string, props: ForwardingStateProps) {
     super(scope, id);
@@ -149,6 +151,24 @@ export class ForwardingState extends Construct {
         this.analyticsDeliveryDlq.queue,
         'AllowDeliveryFromItsRule',
         ruleArn(stack.partition, stack.region, stack.account, name(NAMES.analyticsBus), archiveName),
+      );
+    }
+
+    this.killSwitchDlq = new AlarmedDeadLetterQueue(this, 'KillSwitchDlq', {
+      key,
+      alarmTopic,
+      depthThreshold: props.dlqDepthThreshold,
+      removalPolicy,
+      queueName: name(NAMES.forwardKillSwitch, 'dlq'),
+      holds: `forward failure rate alarms the rule ${name(NAMES.forwardKillSwitch)} could not hand to the kill switch (switch forwarding off by hand: README)`,
+    });
+    {
+      const stack = Stack.of(this);
+      // The rule is on the account's default bus, whose rule ARNs name no bus.
+      allowEventBridgeDelivery(
+        this.killSwitchDlq.queue,
+        'AllowDeliveryFromItsRule',
+        `arn:${stack.partition}:events:${stack.region}:${stack.account}:rule/${name(NAMES.forwardKillSwitch)}`,
       );
     }
 

@@ -19,7 +19,7 @@ import { type RegistryManifest, registryTopic, topicPattern, topicsPattern } fro
 import { alarmToTopic } from '../constructs/alarms';
 import { BusRuleToQueue } from '../constructs/bus-rule-to-queue';
 import { DEFAULT_RULE_TARGET_DELIVERY, type RuleTargetDelivery } from '../constructs/defaults';
-import { keyUseThroughServices } from '../constructs/policies';
+import { keyUseThroughServices, putEventsConditions } from '../constructs/policies';
 import { RustFunction } from '../constructs/rust-function';
 import { TokenWebSocketApi } from '../constructs/websocket-api';
 import { keepChildLogicalIds } from '../logical-ids';
@@ -234,12 +234,10 @@ export class Realtime extends Construct {
             sid: 'PublishFollowUps',
             actions: ['events:PutEvents'],
             resources: [props.appBus.eventBusArn],
-            conditions: {
-              StringEquals: {
-                'events:source': [...new Set(published.map((t) => t.source as string))],
-                'events:detail-type': published.map((t) => t.detailType),
-              },
-            },
+            conditions: putEventsConditions(
+                published.map((t) => t.source as string),
+                published.map((t) => t.detailType),
+              ),
           }),
         );
       }

@@ -18,7 +18,7 @@ import { type RegistryManifest, busSource, registryTopic, topicPattern } from '.
 import { alarmToTopic } from '../constructs/alarms';
 import { BusRuleToQueue } from '../constructs/bus-rule-to-queue';
 import { DEFAULT_RULE_TARGET_DELIVERY, type RuleTargetDelivery } from '../constructs/defaults';
-import { keyUseThroughServices } from '../constructs/policies';
+import { keyUseThroughServices, putEventsConditions } from '../constructs/policies';
 import { RustFunction } from '../constructs/rust-function';
 import { WORKSPACE_ROOT } from '../constructs/rust-build';
 
@@ -138,7 +138,7 @@ export class SessionPipeline extends Construct {
         sid: 'PublishPipelineFailures',
         actions: ['events:PutEvents'],
         resources: [props.sessionBus.eventBusArn],
-        conditions: { StringEquals: { 'events:source': failure.source, 'events:detail-type': failure.topic } },
+        conditions: putEventsConditions([failure.source as string], [failure.topic]),
       }),
     );
     const logGroup = new logs.LogGroup(this, 'Logs', {

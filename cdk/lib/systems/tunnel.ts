@@ -19,7 +19,7 @@ import { alarmToTopic } from '../constructs/alarms';
 import { BusRuleToQueue } from '../constructs/bus-rule-to-queue';
 import type { RuleTargetDelivery } from '../constructs/defaults';
 import { loggedHttpApi } from '../constructs/http-api';
-import { keyUseThroughServices } from '../constructs/policies';
+import { keyUseThroughServices, putEventsConditions } from '../constructs/policies';
 import { RustFunction } from '../constructs/rust-function';
 import { TokenWebSocketApi } from '../constructs/websocket-api';
 import { SigningSecretRotation } from './secret-rotation';
@@ -222,12 +222,10 @@ export class Tunnel extends Construct {
         sid: 'PublishHttpResponseReady',
         actions: ['events:PutEvents'],
         resources: [props.appBus.eventBusArn],
-        conditions: {
-          StringEquals: {
-            'events:source': [...new Set(published.map((t) => t.source as string))],
-            'events:detail-type': published.map((t) => t.detailType),
-          },
-        },
+        conditions: putEventsConditions(
+            published.map((t) => t.source as string),
+            published.map((t) => t.detailType),
+          ),
       }),
     );
     const streamArn = props.pendingTable.tableStreamArn as string;

@@ -126,6 +126,9 @@ pub struct Resources {
     pub state_table: String,
     /// `METRICS_NAMESPACE` (default `eventfabric`): the CloudWatch namespace of the EMF metrics.
     pub metrics_namespace: String,
+    /// `FORWARDING_SWITCH_PARAMETER`: the SSM parameter of the kill switch (`crate::switch`);
+    /// unset (local runs), forwarding is always on.
+    pub switch_parameter: Option<String>,
 }
 
 impl Resources {
@@ -137,6 +140,7 @@ impl Resources {
             metrics_namespace: lookup("METRICS_NAMESPACE")
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "eventfabric".into()),
+            switch_parameter: lookup("FORWARDING_SWITCH_PARAMETER").filter(|s| !s.is_empty()),
         })
     }
 }

@@ -12,6 +12,8 @@ use crate::forward::{Answer, Forwarded, Forwarder, StoreFailure};
 use crate::metrics;
 use crate::request::{self, RequestError};
 use crate::state::{SessionState, StateError};
+use crate::switch::{Forwarding, Switch};
+use eventfabric_core::parameter::ParameterSource;
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -109,6 +111,44 @@ pub async fn handle<S: EventSink, St: SessionState, A: Authenticator>(
             refuse(request_id, &e, None)
         }
     }
+}
+
+/// [`handle`] behind the kill switch: 503 while `switch` reads off, else the request as
+/// usual. `None` (no switch parameter configured) is always on.
+pub async fn handle_switched<
+    S: EventSink,
+    St: SessionState,
+    A: Authenticator,
+    P: ParameterSource,
+>(
+    switch: Option<&Switch<P>>,
+    forwarder: &Forwarder<S, St>,
+    authenticator: &A,
+    request: &ApiGatewayV2httpRequest,
+    now_ms: i64,
+    answer_by: Deadline,
+) -> ApiGatewayV2httpResponse {
+    if let Some(switch) = switch
+        && switch.current().await == Forwarding::Off
+    {
+        return forwarding_disabled(request);
+    }
+    handle(forwarder, authenticator, request, now_ms, answer_by).await
+}
+
+/// The answer while the kill switch is off (`crate::switch`): 503 `forwarding_disabled` with
+/// `Retry-After`, before the token or the body is read. The client keeps its events.
+pub fn forwarding_disabled(request: &ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+    let request_id = request.request_context.request_id.as_deref().unwrap_or("-");
+    let e = RequestError {
+        status: 503,
+        code: "forwarding_disabled",
+        message: format!(
+            "forwarding is switched off; keep the events and send them again in {} s",
+            crate::switch::RETRY_AFTER_SECONDS
+        ),
+    };
+    refuse(request_id, &e, Some(crate::switch::RETRY_AFTER_SECONDS))
 }
 
 /// A store call the request went on without: a warning when the store was unavailable (the

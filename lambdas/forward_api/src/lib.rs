@@ -23,13 +23,14 @@ pub mod redact;
 pub mod request;
 pub mod sdk;
 pub mod state;
+pub mod switch;
 pub mod tape;
 pub mod topics;
 
 pub use auth::{Authenticator, TokenVerifier};
 pub use config::{ConfigError, ForwardConfig, Resources};
 pub use forward::{Answer, Forwarded, Forwarder, StoreFailure, StoreOperation};
-pub use http::handle;
+pub use http::{handle, handle_switched};
 pub use keys::{KeyRing, KeySource, MemoryKeys, SecretsManagerKeys, SigningKeys};
 pub use outcome::{ForwardOutcome, RejectReason, Rejection};
 pub use redact::{RedactionPlan, Redactor};

@@ -5,6 +5,7 @@
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use eventfabric_core::emf::Emf;
+use eventfabric_core::parameter::SsmParameter;
 use eventfabric_core::secrets::SecretsManager;
 use eventfabric_core::{Deadline, EventBridgeApi, EventBridgeSink, RetryPolicy};
 use eventfabric_registry::Registry;
@@ -50,15 +51,26 @@ async fn main() -> Result<(), Error> {
     );
     let state = DynamoState::new(forward_api::sdk::dynamodb(&aws), resources.state_table);
     let forwarder = Forwarder::new(topics, sink, state, config).with_redactor(redactor);
-    let (forwarder, keys) = (&forwarder, &keys);
+    // The kill switch (README, "Forwarding kill switch"), when the function has one.
+    let switch = resources.switch_parameter.map(|name| {
+        forward_api::switch::switch(SsmParameter::new(aws_sdk_ssm::Client::new(&aws), name))
+    });
+    let (forwarder, keys, switch) = (&forwarder, &keys, switch.as_ref());
 
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {
             let now_ms = forward_api::now_ms();
             let answer_by =
                 Deadline::from_epoch_ms(event.context.deadline, now_ms, forward_api::ANSWER_MARGIN);
-            let response =
-                forward_api::handle(forwarder, keys, &event.payload, now_ms, answer_by).await;
+            let response = forward_api::handle_switched(
+                switch,
+                forwarder,
+                keys,
+                &event.payload,
+                now_ms,
+                answer_by,
+            )
+            .await;
             metrics.flush(&event.context.request_id);
             Ok::<_, Error>(response)
         },

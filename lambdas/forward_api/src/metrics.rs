@@ -7,7 +7,7 @@
 //! | `EventsForwarded` | Count | — |
 //! | `ForwardFailures` | Count | — (events accepted by every check that the bus did not take) |
 //! | `DroppedClientEvents` | Count | `reason` (wire name of the rejection) |
-//! | `RequestsRefused` | Count | `status` (401, 403, 400, 413, 429, 500) |
+//! | `RequestsRefused` | Count | `status` (401, 403, 400, 413, 429, 500, 503 while the kill switch is off) |
 //! | `StateStoreErrors` | Count | — (alarmed, so no dimension beyond `function`: the alarm watches that exact set; the log line names the operation) |
 //! | `PutEventsBatchFill` | Percent | — (recorded by `eventfabric_core`'s EventBridge sink) |
 //! | `SessionKeyReads` | Count | `outcome` (ok, error): the signing secret read again after start-up (`keys.rs`) |

@@ -718,3 +718,58 @@ async fn sampling_is_deterministic_and_close_to_the_rate() {
     // sampleRate 0.1 over 1000 ids.
     assert!((60..=140).contains(&kept), "kept {kept} of 1000");
 }
+
+/// The kill switch off: 503 with Retry-After, nothing published, nothing stored; back on, the
+/// same request goes through.
+#[tokio::test(start_paused = true)]
+async fn the_kill_switch_refuses_every_request_until_it_is_back_on() {
+    use eventfabric_core::parameter::MemoryParameter;
+    use forward_api::handle_switched;
+    use forward_api::switch::{SWITCH_TTL, switch};
+
+    let forwarder = forwarder_with(MemorySink::new());
+    let switch = switch(MemoryParameter::new("off"));
+    let response = handle_switched(
+        Some(&switch),
+        &forwarder,
+        &verifier(),
+        &fixture(),
+        NOW,
+        Deadline::NONE,
+    )
+    .await;
+    assert_eq!(response.status_code, 503);
+    assert_eq!(response.headers["retry-after"], "60");
+    let body = body_json(&response);
+    assert_eq!(body["error"], "forwarding_disabled");
+    assert!(
+        forwarder.sink().published().is_empty(),
+        "nothing reached a bus"
+    );
+
+    switch.source().set(Ok("on".into()));
+    tokio::time::advance(SWITCH_TTL).await;
+    let response = handle_switched(
+        Some(&switch),
+        &forwarder,
+        &verifier(),
+        &fixture(),
+        NOW,
+        Deadline::NONE,
+    )
+    .await;
+    assert_eq!(response.status_code, 202);
+    assert_eq!(forwarder.sink().published().len(), 4);
+    // Without a switch parameter (local runs) forwarding is on.
+    let none: Option<&forward_api::switch::Switch<MemoryParameter>> = None;
+    let response = handle_switched(
+        none,
+        &forwarder_with(MemorySink::new()),
+        &verifier(),
+        &fixture(),
+        NOW,
+        Deadline::NONE,
+    )
+    .await;
+    assert_eq!(response.status_code, 202);
+}

@@ -30,6 +30,7 @@ const RULE: &str = "eventfabric-dev-session-consumer";
 const ANALYTICS_BUS: &str = "eventfabric-dev-analytics";
 const ANALYTICS_RULE: &str = "eventfabric-dev-analytics-archive";
 /// The clock of the fixture request (2026-01-01T00:00:00Z).
+const FUNCTION: &str = "eventfabric-dev-forward-api";
 const FIXTURE_NOW: i64 = 1_767_225_600_000;
 const STATE_TABLE: &str = "eventfabric-dev-forward-state";
 const SECRET_NAME: &str = "eventfabric-dev-session-token-secret";
@@ -71,10 +72,9 @@ fn fixture() -> ApiGatewayV2httpRequest {
 }
 
 struct Emulated {
-    _moto: Moto,
+    moto: Moto,
     events: aws_sdk_eventbridge::Client,
     sqs: aws_sdk_sqs::Client,
-    dynamodb: aws_sdk_dynamodb::Client,
     secrets: aws_sdk_secretsmanager::Client,
     consumer_queue_url: String,
     /// Stands in for the archive's Firehose stream (moto does not convert to Parquet): the
@@ -124,10 +124,9 @@ async fn emulate() -> Emulated {
     support::put_synthesized_rule(&events, ANALYTICS_BUS, &archive_rule, &archive_queue_arn).await;
     support::put_synthesized_rule(&events, BUS, &synthesized_rule(RULE), &queue_arn).await;
     Emulated {
-        _moto: moto,
+        moto,
         events,
         sqs,
-        dynamodb,
         secrets,
         consumer_queue_url: queue_url,
         archive_queue_url,
@@ -144,28 +143,57 @@ async fn forwarder(
     retry: RetryPolicy,
     quota: u32,
 ) -> (EmulatedForwarder, Keys) {
+    // A bus the synthesized role does not name (the publish-failure tests) is the test's own
+    // setting, not the function's: those calls are not the deployed role's to allow.
+    let fc = if bus == BUS {
+        function_clients(env).await
+    } else {
+        function_clients_as(env, support::sdk_config(&env.moto.endpoint).await)
+    };
     let keys = KeyRing::load(
-        SecretsManagerKeys::new(SecretsManager::new(env.secrets.clone()), SECRET_NAME),
+        SecretsManagerKeys::new(SecretsManager::new(fc.secrets.clone()), SECRET_NAME),
         FIXTURE_NOW,
     )
     .await
     .unwrap();
-    let redaction = SecretsManager::new(env.secrets.clone())
+    let redaction = SecretsManager::new(fc.secrets.clone())
         .string(REDACTION_SECRET_NAME)
         .await
         .unwrap();
     let topics = CompiledTopics::compile(&Registry::embedded().unwrap()).unwrap();
-    let sink = EventBridgeSink::new(EventBridgeApi::new(env.events.clone()), retry);
+    let sink = EventBridgeSink::new(EventBridgeApi::new(fc.events.clone()), retry);
     let mut config = ForwardConfig::with_buses(bus, Some(ANALYTICS_BUS.to_owned()));
     config.quota_events_per_minute = quota;
     let forwarder = Forwarder::new(
         topics,
         sink,
-        DynamoState::new(env.dynamodb.clone(), STATE_TABLE),
+        DynamoState::new(fc.dynamodb.clone(), STATE_TABLE),
         config,
     )
     .with_redactor(Redactor::from_secret(redaction.as_bytes()));
     (forwarder, keys)
+}
+
+/// The forward function's own clients: its calls carry its identity in the emulator's log.
+struct FunctionClients {
+    events: aws_sdk_eventbridge::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+}
+
+async fn function_clients(env: &Emulated) -> FunctionClients {
+    function_clients_as(
+        env,
+        support::function_config(&env.moto.endpoint, FUNCTION).await,
+    )
+}
+
+fn function_clients_as(_env: &Emulated, config: aws_config::SdkConfig) -> FunctionClients {
+    FunctionClients {
+        events: aws_sdk_eventbridge::Client::new(&config),
+        dynamodb: aws_sdk_dynamodb::Client::new(&config),
+        secrets: aws_sdk_secretsmanager::Client::new(&config),
+    }
 }
 
 /// The signing keys as the function holds them: from Secrets Manager, following rotations.
@@ -174,8 +202,9 @@ type Keys = KeyRing<SecretsManagerKeys>;
 #[tokio::test]
 async fn the_signing_keys_follow_a_rotation_in_secrets_manager() {
     let env = emulate().await;
+    let fc = function_clients(&env).await;
     let keys = KeyRing::load(
-        SecretsManagerKeys::new(SecretsManager::new(env.secrets.clone()), SECRET_NAME),
+        SecretsManagerKeys::new(SecretsManager::new(fc.secrets.clone()), SECRET_NAME),
         FIXTURE_NOW,
     )
     .await

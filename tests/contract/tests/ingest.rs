@@ -117,17 +117,22 @@ async fn emulate_with_shards(shards_of: Option<&str>) -> Emulated {
     stream_processor::Settings::from_env(|k| processor_env.get(k).map(|_| "set".to_owned()))
         .expect("the processor's environment has its settings");
 
+    // Each handler on its function's own identity: its calls are checked against its role.
+    let ingest_config =
+        support::function_config(&moto.endpoint, "eventfabric-dev-ingest-api").await;
+    let processor_config =
+        support::function_config(&moto.endpoint, "eventfabric-dev-stream-processor").await;
     let registry = Registry::embedded().unwrap();
     Emulated {
         ingest: Ingest::new(
             StreamTopics::from_registry(&registry),
-            KinesisStream::new(kinesis.clone(), STREAM),
+            KinesisStream::new(aws_sdk_kinesis::Client::new(&ingest_config), STREAM),
             INGEST_RETRY,
         ),
         processor: Processor::new(
             Topics::compile(&registry).unwrap(),
-            DynamoTable::new(dynamodb.clone(), TABLE),
-            SnsTopic::new(sns, topic_arn),
+            DynamoTable::new(aws_sdk_dynamodb::Client::new(&processor_config), TABLE),
+            SnsTopic::new(aws_sdk_sns::Client::new(&processor_config), topic_arn),
             stream_processor::DEFAULT_RETRY,
         ),
         kinesis,

@@ -43,6 +43,8 @@ struct Emulated {
     dynamodb: aws_sdk_dynamodb::Client,
     /// The stand-in queue of each rule.
     queues: HashMap<&'static str, String>,
+    /// Each processor's own SDK configuration (`support::function_config`).
+    processor_configs: HashMap<&'static str, aws_config::SdkConfig>,
 }
 
 fn rule_name(target: &str) -> String {
@@ -76,12 +78,22 @@ async fn emulate() -> Emulated {
     let ingest = synthesized_template("IngestStateful");
     let props = synthesized_resource(&ingest, "AWS::DynamoDB::Table", "TableName", INGEST_TABLE);
     support::create_synthesized_table(&dynamodb, &props).await;
+    // Each processor on its function's own identity: its calls are checked against its role.
+    let mut processor_configs = HashMap::new();
+    for domain in Domain::ALL {
+        let function = format!("eventfabric-dev-realtime-{}", domain.name());
+        processor_configs.insert(
+            domain.name(),
+            support::function_config(&moto.endpoint, &function).await,
+        );
+    }
     Emulated {
         _moto: moto,
         events,
         sqs,
         dynamodb,
         queues,
+        processor_configs,
     }
 }
 
@@ -92,10 +104,15 @@ impl Emulated {
         Processor::new(
             domain,
             Topics::embedded().unwrap(),
-            DynamoAppStore::new(self.dynamodb.clone(), APP_TABLE),
+            DynamoAppStore::new(
+                aws_sdk_dynamodb::Client::new(&self.processor_configs[domain.name()]),
+                APP_TABLE,
+            ),
             Publisher::new(
                 EventBridgeSink::new(
-                    EventBridgeApi::new(self.events.clone()),
+                    EventBridgeApi::new(aws_sdk_eventbridge::Client::new(
+                        &self.processor_configs[domain.name()],
+                    )),
                     RetryPolicy::default(),
                 ),
                 BusNames::new([("app", BUS)]),

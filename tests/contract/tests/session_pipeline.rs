@@ -80,6 +80,8 @@ struct Emulated {
     events: aws_sdk_eventbridge::Client,
     sqs: aws_sdk_sqs::Client,
     dynamodb: aws_sdk_dynamodb::Client,
+    /// The persistence step's own client: its calls are checked against its role.
+    persistence: aws_sdk_dynamodb::Client,
     failures_url: String,
 }
 
@@ -108,11 +110,15 @@ async fn emulate() -> Emulated {
         TABLE,
     );
     support::create_synthesized_table(&dynamodb, &table).await;
+    let persistence = aws_sdk_dynamodb::Client::new(
+        &support::function_config(&moto.endpoint, "eventfabric-dev-session-persistence").await,
+    );
     Emulated {
         moto,
         events,
         sqs,
         dynamodb,
+        persistence,
         failures_url,
     }
 }
@@ -153,7 +159,7 @@ impl Steps {
         Self {
             checker: Checker::from_json(Some(r#"{"flagTerms": ["refund"]}"#)).unwrap(),
             store: Flaky {
-                inner: DynamoSummaries::new(env.dynamodb.clone(), TABLE),
+                inner: DynamoSummaries::new(env.persistence.clone(), TABLE),
                 failures: Mutex::new(failures),
             },
             events: env.events.clone(),

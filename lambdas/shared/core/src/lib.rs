@@ -14,6 +14,7 @@ pub mod eventbridge;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod parameter;
 #[cfg(feature = "publish")]
 pub mod publish;
 pub mod retry;

@@ -15,13 +15,30 @@ use serde_json::Value;
 pub const REGION: &str = "eu-west-1";
 
 /// SDK configuration for the emulator at `endpoint`: the functions' own HTTP client, test
-/// credentials.
+/// credentials. For the test's own calls (creating tables, reading queues); a handler under
+/// test gets [`function_config`].
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    config_as(endpoint, "test").await
+}
+
+/// SDK configuration for the handler of the synthesized function `function_name` (its
+/// `FunctionName`, e.g. `eventfabric-dev-forward-api`): its calls carry that name as their
+/// access key id, so the emulator's request log attributes each call to the function whose
+/// role must allow it (`cdk/iam/check-calls.ts`, README "Each role proves its handler's calls").
+pub async fn function_config(endpoint: &str, function_name: &str) -> aws_config::SdkConfig {
+    assert!(
+        function_name.starts_with("eventfabric-"),
+        "a synthesized FunctionName, not '{function_name}'"
+    );
+    config_as(endpoint, function_name).await
+}
+
+async fn config_as(endpoint: &str, access_key_id: &str) -> aws_config::SdkConfig {
     eventfabric_core::aws::loader()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(REGION))
         .credentials_provider(Credentials::new(
-            "test",
+            access_key_id,
             "test",
             None,
             None,
@@ -68,10 +85,26 @@ fn free_port() -> u16 {
 }
 
 impl Moto {
+    /// With `EVENTFABRIC_IAM_CALLS_DIR` set (scripts/test.sh sets it), the server records every
+    /// request it serves (moto's recorder: method, URL, headers, body) to
+    /// `<dir>/<test binary>-<port>.jsonl`, for the IAM check of the functions' roles.
     pub fn start() -> Self {
         let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
         let port = free_port();
-        let child = Command::new(&program)
+        let mut command = Command::new(&program);
+        if let Some(dir) = std::env::var_os("EVENTFABRIC_IAM_CALLS_DIR") {
+            let dir = PathBuf::from(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let binary = std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "contract".into());
+            command.env("MOTO_ENABLE_RECORDING", "True").env(
+                "MOTO_RECORDER_FILEPATH",
+                dir.join(format!("{binary}-{port}.jsonl")),
+            );
+        }
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -359,6 +392,9 @@ pub fn synthesized_function_env(
         ("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned()),
         ("AWS_REGION".to_owned(), REGION.to_owned()),
         ("AWS_DEFAULT_REGION".to_owned(), REGION.to_owned()),
+        // The function's identity in the emulator's request log (see `function_config`).
+        ("AWS_ACCESS_KEY_ID".to_owned(), function_name.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
     ];
     if let Some(format) = function["LoggingConfig"]["LogFormat"].as_str() {
         env.push(("AWS_LAMBDA_LOG_FORMAT".into(), format.to_ascii_uppercase()));
