@@ -1,49 +1,10 @@
-//! The tunnel's AWS adapters beyond the pending table: the rollout parameter (SSM Parameter
-//! Store) and the bodies bucket (S3, encrypted by the bucket's default, the platform key).
+//! The tunnel's AWS adapters beyond the pending table: the bodies bucket (S3, encrypted by the
+//! bucket's default, the platform key). The rollout parameter is read through
+//! `eventfabric_core::parameter::SsmParameter`.
 
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::agent::BodyStore;
-use crate::rollout::{Rollout, RolloutSource};
-
-/// The environment's rollout parameter, a String parameter holding
-/// `{"useEventDriven": bool, "canaryPercent": 0–100}`.
-pub struct SsmRollout {
-    client: aws_sdk_ssm::Client,
-    name: String,
-}
-
-impl SsmRollout {
-    pub fn new(client: aws_sdk_ssm::Client, name: impl Into<String>) -> Self {
-        Self {
-            client,
-            name: name.into(),
-        }
-    }
-}
-
-impl RolloutSource for SsmRollout {
-    async fn read(&self) -> Result<Rollout, String> {
-        let out = self
-            .client
-            .get_parameter()
-            .name(&self.name)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "rollout parameter {}: {}",
-                    self.name,
-                    aws_sdk_ssm::error::DisplayErrorContext(&e)
-                )
-            })?;
-        let value = out
-            .parameter
-            .and_then(|p| p.value)
-            .ok_or_else(|| format!("rollout parameter {} has no value", self.name))?;
-        Rollout::parse(&value).map_err(|e| format!("{}: {e}", self.name))
-    }
-}
 
 /// Response bodies over the item's limit, in the bodies bucket.
 pub struct S3Bodies {

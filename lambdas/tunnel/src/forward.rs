@@ -17,8 +17,9 @@ use tokio::time::Instant;
 
 use crate::agent::{AgentLink, AgentRequest, BodyStore, Sent};
 use crate::pending::{Pending, PendingStore, Status, StoredBody};
-use crate::rollout::{CachedRollout, RolloutSource};
+use crate::rollout::CachedRollout;
 use crate::wait::{self, Backoff, WaitStats, Waited, WaiterChannel};
+use eventfabric_core::parameter::ParameterSource;
 
 /// A caller's request, as the HTTP API hands it over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +99,7 @@ where
     P: PendingStore,
     A: AgentLink,
     W: WaiterChannel,
-    R: RolloutSource,
+    R: ParameterSource,
     B: BodyStore,
 {
     pub async fn forward(&self, request: TunnelRequest, now_ms: i64) -> TunnelAnswer {

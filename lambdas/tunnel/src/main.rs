@@ -10,6 +10,7 @@ use aws_lambda_events::apigw::{
 };
 use aws_lambda_events::dynamodb::Event as StreamEvent;
 use eventfabric_core::emf::Emf;
+use eventfabric_core::parameter::SsmParameter;
 use eventfabric_core::publish::{BusNames, Publisher};
 use eventfabric_core::secrets::SecretsManager;
 use eventfabric_core::token::keys::SecretsManagerKeys;
@@ -20,14 +21,13 @@ use eventfabric_websocket::push::ManagementApi;
 use eventfabric_websocket::routes::RouteSettings;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use tunnel::agent::WebSocketAgents;
-use tunnel::aws::{S3Bodies, SsmRollout};
+use tunnel::aws::S3Bodies;
 use tunnel::forward::{Forwarder, Path};
 use tunnel::functions::{
     DEFAULT_CONNECTIONS_PER_AGENT, Role, forward_settings, required, rollout_cache,
 };
 use tunnel::notifier::Notifier;
 use tunnel::pending::DynamoPending;
-use tunnel::rollout::CachedRollout;
 use tunnel::wait::WaiterChannel;
 use tunnel::waiter::{Limits, WebSocketWaiter};
 
@@ -105,8 +105,8 @@ async fn main() -> Result<(), Error> {
                     api: management_api()?,
                 },
                 waiter,
-                rollout: CachedRollout::new(
-                    SsmRollout::new(aws_sdk_ssm::Client::new(&aws), parameter),
+                rollout: tunnel::rollout::cached(
+                    SsmParameter::new(aws_sdk_ssm::Client::new(&aws), parameter),
                     rollout_cache(&env)?,
                 ),
                 bodies: bodies()?,

@@ -10,15 +10,14 @@
 //! new).
 
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::Deserialize;
+use eventfabric_core::parameter::{CachedParameter, MemoryParameter, ParameterSource};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::time::Instant;
 
 /// The rollout settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rollout {
     pub use_event_driven: bool,
@@ -47,6 +46,11 @@ impl Rollout {
         Ok(rollout)
     }
 
+    /// The parameter's text for this value.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a rollout serializes")
+    }
+
     /// Whether `request_id` waits for a push.
     pub fn event_driven(&self, request_id: &str) -> bool {
         self.use_event_driven && bucket(request_id) < self.canary_percent
@@ -61,83 +65,36 @@ pub fn bucket(request_id: &str) -> u8 {
     (u64::from_be_bytes(first) % 100) as u8
 }
 
-/// Where the rollout parameter is read from.
-pub trait RolloutSource: Send + Sync {
-    fn read(&self) -> impl Future<Output = Result<Rollout, String>> + Send;
+/// The rollout as a function holds it: the parameter read at most once per TTL, the last good
+/// value kept when a read fails, polling until one succeeds (`eventfabric_core::parameter`).
+pub type CachedRollout<S> = CachedParameter<S, Rollout>;
+
+/// `source` read at most once per `ttl`.
+pub fn cached<S: ParameterSource>(source: S, ttl: Duration) -> CachedRollout<S> {
+    CachedParameter::new(source, ttl, Rollout::parse, Rollout::POLLING)
 }
 
 /// A fixed or changeable value: tests, local runs and the simulation.
 #[derive(Debug)]
-pub struct MemoryRollout {
-    value: Mutex<Result<Rollout, String>>,
-    reads: Mutex<u64>,
-}
+pub struct MemoryRollout(MemoryParameter);
 
 impl MemoryRollout {
     pub fn new(rollout: Rollout) -> Self {
-        Self {
-            value: Mutex::new(Ok(rollout)),
-            reads: Mutex::new(0),
-        }
+        Self(MemoryParameter::new(rollout.to_json()))
     }
 
     pub fn set(&self, rollout: Result<Rollout, String>) {
-        *self.value.lock().expect("lock") = rollout;
+        self.0.set(rollout.map(|r| r.to_json()));
     }
 
     pub fn reads(&self) -> u64 {
-        *self.reads.lock().expect("lock")
+        self.0.reads()
     }
 }
 
-impl RolloutSource for MemoryRollout {
-    async fn read(&self) -> Result<Rollout, String> {
-        *self.reads.lock().expect("lock") += 1;
-        self.value.lock().expect("lock").clone()
-    }
-}
-
-/// A source read at most once per `ttl`.
-pub struct CachedRollout<S> {
-    source: S,
-    ttl: Duration,
-    held: Mutex<Option<(Instant, Rollout)>>,
-}
-
-impl<S: RolloutSource> CachedRollout<S> {
-    pub fn new(source: S, ttl: Duration) -> Self {
-        Self {
-            source,
-            ttl,
-            held: Mutex::new(None),
-        }
-    }
-
-    pub fn source(&self) -> &S {
-        &self.source
-    }
-
-    /// The rollout in force: the held value while it is younger than the TTL, else a fresh
-    /// read; on a failed read the held value (its age restarts, so a broken parameter is not
-    /// read on every request), or polling when nothing was ever read.
-    pub async fn current(&self) -> Rollout {
-        let now = Instant::now();
-        let held = *self.held.lock().expect("lock");
-        if let Some((at, rollout)) = held
-            && now.duration_since(at) < self.ttl
-        {
-            return rollout;
-        }
-        let rollout = match self.source.read().await {
-            Ok(r) => r,
-            Err(error) => {
-                let kept = held.map(|(_, r)| r).unwrap_or(Rollout::POLLING);
-                tracing::warn!(%error, ?kept, "rollout parameter not read; keeping the last value");
-                kept
-            }
-        };
-        *self.held.lock().expect("lock") = Some((now, rollout));
-        rollout
+impl ParameterSource for MemoryRollout {
+    fn read(&self) -> impl Future<Output = Result<String, String>> + Send {
+        self.0.read()
     }
 }
 
@@ -206,22 +163,22 @@ mod tests {
             use_event_driven: true,
             canary_percent: 5,
         };
-        let cached = CachedRollout::new(MemoryRollout::new(on), Duration::from_secs(10));
-        assert_eq!(cached.current().await, on);
-        cached.source().set(Ok(Rollout::POLLING));
-        assert_eq!(cached.current().await, on, "cached");
+        let held = cached(MemoryRollout::new(on), Duration::from_secs(10));
+        assert_eq!(held.current().await, on);
+        held.source().set(Ok(Rollout::POLLING));
+        assert_eq!(held.current().await, on, "cached");
         tokio::time::advance(Duration::from_secs(11)).await;
         assert_eq!(
-            cached.current().await,
+            held.current().await,
             Rollout::POLLING,
             "rolled back without a deploy"
         );
-        cached.source().set(Err("throttled".into()));
+        held.source().set(Err("throttled".into()));
         tokio::time::advance(Duration::from_secs(11)).await;
-        assert_eq!(cached.current().await, Rollout::POLLING);
-        assert_eq!(cached.source().reads(), 3);
+        assert_eq!(held.current().await, Rollout::POLLING);
+        assert_eq!(held.source().reads(), 3);
 
-        let never = CachedRollout::new(MemoryRollout::new(on), Duration::from_secs(10));
+        let never = cached(MemoryRollout::new(on), Duration::from_secs(10));
         never.source().set(Err("no parameter".into()));
         assert_eq!(
             never.current().await,

@@ -22,7 +22,7 @@ use crate::agent::{self, AgentLink, AgentRequest, MemoryBodies, Sent};
 use crate::forward::{Forwarder, Settings, TunnelAnswer, TunnelRequest};
 use crate::notifier::Notifier;
 use crate::pending::{Change, MemoryPending};
-use crate::rollout::{CachedRollout, MemoryRollout, Rollout};
+use crate::rollout::{MemoryRollout, Rollout, cached};
 use crate::wait::{MemoryWaiter, Wake};
 
 /// How the simulated world behaves.
@@ -217,7 +217,7 @@ impl World {
             pending: pending.clone(),
             agents,
             waiter: waiter.clone(),
-            rollout: CachedRollout::new(MemoryRollout::new(rollout), Duration::from_secs(30)),
+            rollout: cached(MemoryRollout::new(rollout), Duration::from_secs(30)),
             bodies: bodies.clone(),
             settings,
         });
