@@ -1,7 +1,9 @@
+import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { METRICS_NAMESPACE } from '../naming';
 
 export interface TopicAlarmProps {
   readonly alarmName: string;
@@ -40,4 +42,15 @@ export function alarmToTopic(
   alarm.addAlarmAction(new cwActions.SnsAction(topic));
   if (props.notifyOk) alarm.addOkAction(new cwActions.SnsAction(topic));
   return alarm;
+}
+
+/** A function's EMF counter (dimension `function`), summed over `minutes` (default 5). */
+export function emfCounter(functionDimension: string, metricName: string, minutes = 5): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { function: functionDimension },
+    statistic: cloudwatch.Stats.SUM,
+    period: Duration.minutes(minutes),
+  });
 }

@@ -1,7 +1,6 @@
 import { Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -15,7 +14,7 @@ import type { EnvConfig, EnvName } from '../config';
 import { keepChildLogicalIds } from '../logical-ids';
 import { METRICS_NAMESPACE, NAMES, resourceName } from '../naming';
 import { type RegistryManifest, forwardedTopics, interfacePattern } from '../registry';
-import { alarmToTopic } from '../constructs/alarms';
+import { alarmToTopic, emfCounter } from '../constructs/alarms';
 import { BusRuleToFirehose } from '../constructs/bus-rule-to-firehose';
 import { BusRuleToQueue } from '../constructs/bus-rule-to-queue';
 import { loggedHttpApi } from '../constructs/http-api';
@@ -127,14 +126,7 @@ export class ForwardApi extends Construct {
     );
 
     // Alarms on the function's EMF counters (sum over 5 minutes).
-    const counter = (metricName: string) =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { function: 'forward-api' },
-        statistic: cloudwatch.Stats.SUM,
-        period: Duration.minutes(5),
-      });
+    const counter = (metricName: string) => emfCounter('forward-api', metricName);
     // Events every check accepted but the bus did not take: the client was told (publish_failed)
     // and may retry, but a steady rate means the bus or the permissions are broken.
     const forwardFailures = alarmToTopic(this, 'ForwardFailuresAlarm', counter('ForwardFailures'), props.alarmTopic, {

@@ -11,10 +11,10 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { EnvName } from '../config';
-import { alarmToTopic } from '../constructs/alarms';
+import { alarmToTopic, emfCounter } from '../constructs/alarms';
 import type { RuleTargetDelivery } from '../constructs/defaults';
 import type { RustFunction } from '../constructs/rust-function';
-import { METRICS_NAMESPACE, NAMES, resourceName } from '../naming';
+import { NAMES, resourceName } from '../naming';
 
 /** The parameter's name: `on` or `off`. */
 export function killSwitchParameterName(envName: EnvName): string {
@@ -71,14 +71,7 @@ export class ForwardingKillSwitch extends Construct {
     );
 
     // The share of the events of 5 minutes the buses refused, once there are enough of them.
-    const counter = (metricName: string) =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { function: 'forward-api' },
-        statistic: cloudwatch.Stats.SUM,
-        period: Duration.minutes(5),
-      });
+    const counter = (metricName: string) => emfCounter('forward-api', metricName);
     const rate = new cloudwatch.MathExpression({
       expression: `IF(FILL(forwarded, 0) + FILL(failed, 0) >= ${settings.minEvents}, 100 * FILL(failed, 0) / (FILL(forwarded, 0) + FILL(failed, 0)), 0)`,
       usingMetrics: { forwarded: counter('EventsForwarded'), failed: counter('ForwardFailures') },

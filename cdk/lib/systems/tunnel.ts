@@ -15,7 +15,7 @@ import { Construct } from 'constructs';
 import type { EnvName, TunnelConfig } from '../config';
 import { METRICS_NAMESPACE, NAMES, resourceName } from '../naming';
 import { type RegistryManifest, registryTopic, topicPattern, topicsPattern } from '../registry';
-import { alarmToTopic } from '../constructs/alarms';
+import { alarmToTopic, emfCounter } from '../constructs/alarms';
 import { BusRuleToQueue } from '../constructs/bus-rule-to-queue';
 import type { RuleTargetDelivery } from '../constructs/defaults';
 import { loggedHttpApi } from '../constructs/http-api';
@@ -310,14 +310,7 @@ export class Tunnel extends Construct {
         threshold: 1,
       });
     }
-    const emf = (metricName: string) =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { function: 'tunnel-forward' },
-        statistic: cloudwatch.Stats.SUM,
-        period: Duration.minutes(5),
-      });
+    const emf = (metricName: string) => emfCounter('tunnel-forward', metricName);
     const timeouts = alarmToTopic(this, 'TimeoutsAlarm', emf('TunnelTimeouts'), props.alarmTopic, {
       alarmName: name('tunnel-timeouts'),
       alarmDescription:

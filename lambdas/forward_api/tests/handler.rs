@@ -729,15 +729,21 @@ async fn the_kill_switch_refuses_every_request_until_it_is_back_on() {
 
     let forwarder = forwarder_with(MemorySink::new());
     let switch = switch(MemoryParameter::new("off"));
-    let response = handle_switched(
-        Some(&switch),
-        &forwarder,
-        &verifier(),
-        &fixture(),
-        NOW,
-        Deadline::NONE,
-    )
-    .await;
+    let answer = |switch| {
+        let forwarder = &forwarder;
+        async move {
+            handle_switched(
+                switch,
+                forwarder,
+                &verifier(),
+                &fixture(),
+                NOW,
+                Deadline::NONE,
+            )
+            .await
+        }
+    };
+    let response = answer(Some(&switch)).await;
     assert_eq!(response.status_code, 503);
     assert_eq!(response.headers["retry-after"], "60");
     let body = body_json(&response);
@@ -749,15 +755,7 @@ async fn the_kill_switch_refuses_every_request_until_it_is_back_on() {
 
     switch.source().set(Ok("on".into()));
     tokio::time::advance(SWITCH_TTL).await;
-    let response = handle_switched(
-        Some(&switch),
-        &forwarder,
-        &verifier(),
-        &fixture(),
-        NOW,
-        Deadline::NONE,
-    )
-    .await;
+    let response = answer(Some(&switch)).await;
     assert_eq!(response.status_code, 202);
     assert_eq!(forwarder.sink().published().len(), 4);
     // Without a switch parameter (local runs) forwarding is on.
